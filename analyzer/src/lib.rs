@@ -1,0 +1,1 @@
+//! The dynwalk analyzer.
