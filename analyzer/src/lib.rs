@@ -1,1 +1,18 @@
-//! The dynwalk analyzer.
+//! The dynwalk analyzer: kernel C sources -> per-file facts -> graphs.
+//!
+//! No IO happens here: callers hand in bytes (see `docs/architecture.md`).
+
+pub mod extract;
+pub mod facts;
+pub mod lex;
+pub mod pp;
+pub mod queries;
+pub mod rewrite;
+
+pub use extract::extract;
+pub use facts::FileFacts;
+pub use pp::Config;
+pub mod db;
+pub mod query;
+pub mod resolve;
+pub mod symbols;

@@ -1,1 +1,278 @@
-fn main() {}
+//! `dynwalk`: the user's entry point. The CLI owns IO, rendering and exit codes; the
+//! analyzer gets bytes and returns values.
+
+mod cache;
+mod error;
+mod load;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dynwalk_analyzer::query;
+use dynwalk_analyzer::resolve::How;
+
+use crate::cache::Summary;
+use crate::error::CliError;
+use crate::load::{load, store_summary, LoadOptions};
+
+#[derive(Parser)]
+#[command(name = "dynwalk", version, about = "Plans live updates of running Linux kernels from source")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct TreeArgs {
+    /// Kernel source tree (default: the current directory).
+    #[arg(long, default_value = ".")]
+    tree: PathBuf,
+    /// Kernel .config: selects #if branches (without it, both branches are kept).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Cache folder (default: $DYNWALK_CACHE_DIR, else $XDG_CACHE_HOME/dynwalk/index).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Do not read or write the on-disk cache.
+    #[arg(long)]
+    no_cache: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Index a tree: extract facts from every .c/.h file, build the graphs, print counts.
+    Index {
+        /// Kernel source tree.
+        tree: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        #[arg(long)]
+        no_cache: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Every call site that reaches a function (directly, through macros, through ops tables).
+    Callers {
+        function: String,
+        #[command(flatten)]
+        t: TreeArgs,
+    },
+    /// The calls a function makes, resolved.
+    Callees {
+        function: String,
+        #[command(flatten)]
+        t: TreeArgs,
+    },
+    /// Show an intermediate stage, to trace a wrong answer: `facts` (one file's extracted
+    /// facts), `rewritten` (the bytes tree-sitter parses).
+    Dump {
+        #[arg(value_parser = ["facts", "rewritten"])]
+        stage: String,
+        file: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Every access to a struct, or to one field: `task_struct` or `task_struct.mm`.
+    Accesses {
+        target: String,
+        #[command(flatten)]
+        t: TreeArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn opts(t: &TreeArgs) -> LoadOptions {
+    LoadOptions {
+        tree: t.tree.clone(),
+        config: t.config.clone(),
+        cache_root: t.cache_dir.clone(),
+        use_cache: !t.no_cache,
+        progress: false,
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| CliError::Input(e.to_string()))?;
+    println!("{s}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.cmd {
+        Cmd::Index { tree, config, cache_dir, no_cache, format } => {
+            let t0 = Instant::now();
+            let o = LoadOptions {
+                tree,
+                config,
+                cache_root: cache_dir,
+                use_cache: !no_cache,
+                progress: format == Format::Text,
+            };
+            let l = load(&o, false)?;
+            let load_ms = t0.elapsed().as_millis();
+            let t1 = Instant::now();
+            let summary = match &l.summary {
+                Some(s) => s.clone(),
+                None => {
+                    let g = l.db.analyze_all();
+                    let mut s = Summary::default();
+                    for e in g.graph.raw_edges() {
+                        s.edges += 1;
+                        match e.weight {
+                            How::Macro => s.macro_edges += 1,
+                            How::Member => s.indirect_edges += 1,
+                            How::Direct => {}
+                        }
+                    }
+                    store_summary(&l, &s)?;
+                    s
+                }
+            };
+            let graph_ms = t1.elapsed().as_millis();
+            let c = l.counts;
+            if format == Format::Json {
+                return json(&serde_json::json!({
+                    "tree": l.tree.display().to_string(),
+                    "counts": c,
+                    "graph": summary,
+                    "parsed_files": l.parsed,
+                    "cached_files": l.reused,
+                    "timings_ms": { "walk": l.walk_ms, "extract": l.extract_ms, "load_total": load_ms, "graph": graph_ms },
+                }));
+            }
+            println!("indexed {} ({} files: {} parsed, {} from cache)", l.tree.display(), c.files, l.parsed, l.reused);
+            println!("  functions      {:>10}", c.functions);
+            println!("  call sites     {:>10}", c.calls);
+            println!("  field accesses {:>10}", c.accesses);
+            println!("  types          {:>10}  ({} fields)", c.types, c.fields);
+            println!("  macros         {:>10}", c.macros);
+            println!("  ops initializers {:>8}", c.ops_inits);
+            println!("  globals        {:>10}", c.globals);
+            println!("  includes       {:>10}", c.includes);
+            println!("  syntax errors  {:>10}", c.parse_errors);
+            println!(
+                "  call edges     {:>10}  ({} through macros, {} indirect)",
+                summary.edges, summary.macro_edges, summary.indirect_edges
+            );
+            println!(
+                "timings: walk {} ms, extract/cache {} ms, load {} ms, graph {} ms",
+                l.walk_ms, l.extract_ms, load_ms, graph_ms
+            );
+            Ok(())
+        }
+        Cmd::Dump { stage, file, config } => {
+            let bytes = std::fs::read(&file).map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
+            let cfg = config.as_deref().map(load::read_config).transpose()?;
+            if stage == "rewritten" {
+                let pp = dynwalk_analyzer::pp::scan(&bytes, cfg.as_ref());
+                let out = dynwalk_analyzer::rewrite::rewrite(&bytes, &pp.blank);
+                print!("{}", String::from_utf8_lossy(&out));
+                return Ok(());
+            }
+            json(&dynwalk_analyzer::extract(&bytes, cfg.as_ref()))
+        }
+        Cmd::Callers { function, t } => {
+            let l = load(&opts(&t), true)?;
+            let sites = query::callers(&l.db, &function);
+            if sites.is_empty() && query::callees(&l.db, &function).is_empty() {
+                return Err(CliError::NotFound(format!(
+                    "no function or macro `{function}` is called or defined in {}",
+                    l.tree.display()
+                )));
+            }
+            if t.format == Format::Json {
+                return json(&sites);
+            }
+            let mut frames = render::Frames::new(&l.tree);
+            for s in &sites {
+                let who = s.caller.as_deref().unwrap_or("<file scope>");
+                let how = match s.how {
+                    "direct" => "calls".to_string(),
+                    "macro" => format!("calls through macro {}", s.via.join(" -> ")),
+                    _ => format!("may call through ->{}", s.via.join("")),
+                };
+                let cond = if s.conditional { " (under an unknown #if)" } else { "" };
+                print!("{}", frames.frame(&s.file, s.line, s.col, &format!("{who} {how} {function}{cond}")));
+            }
+            println!("{} call sites reach {function}", sites.len());
+            Ok(())
+        }
+        Cmd::Callees { function, t } => {
+            let l = load(&opts(&t), true)?;
+            let defs = query::callees(&l.db, &function);
+            if defs.is_empty() {
+                return Err(CliError::NotFound(format!("no definition of `{function}` in {}", l.tree.display())));
+            }
+            if t.format == Format::Json {
+                return json(&defs);
+            }
+            let mut frames = render::Frames::new(&l.tree);
+            for d in &defs {
+                let attrs = if d.attrs.is_empty() { String::new() } else { format!(" [{}]", d.attrs.join(" ")) };
+                println!("{} defined at {}:{}:{}{attrs}", d.function, d.file, d.line, d.col);
+                for c in &d.calls {
+                    let how = match c.how {
+                        "direct" => String::new(),
+                        "macro" => format!(" (via {})", c.via.join(" -> ")),
+                        _ => format!(" (indirect via ->{})", c.via.join("")),
+                    };
+                    let ext = if c.defined { "" } else { " [not defined in this tree]" };
+                    print!("{}", frames.frame(&c.file, c.line, c.col, &format!("calls {}{how}{ext}", c.callee)));
+                }
+                println!("{} calls from {}", d.calls.len(), d.function);
+            }
+            Ok(())
+        }
+        Cmd::Accesses { target, t } => {
+            let l = load(&opts(&t), true)?;
+            let (agg, field) = match target.split_once('.') {
+                Some((a, f)) => (a.to_string(), Some(f.to_string())),
+                None => (target.clone(), None),
+            };
+            let key = query::aggregate_key(&l.db, &agg)
+                .ok_or_else(|| CliError::NotFound(format!("no struct or union `{agg}` in {}", l.tree.display())))?;
+            let sites = query::accesses(&l.db, &key, field.as_deref());
+            if t.format == Format::Json {
+                return json(&sites);
+            }
+            let mut frames = render::Frames::new(&l.tree);
+            for s in &sites {
+                let who = s.function.as_deref().unwrap_or("<file scope>");
+                print!(
+                    "{}",
+                    frames.frame(
+                        &s.file,
+                        s.line,
+                        s.col,
+                        &format!("{} of {key}.{} ({}) in {who}", s.kind, s.field, s.operator)
+                    )
+                );
+            }
+            println!("{} accesses to {key}{}", sites.len(), field.map(|f| format!(".{f}")).unwrap_or_default());
+            Ok(())
+        }
+    }
+}

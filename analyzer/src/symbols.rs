@@ -1,0 +1,378 @@
+//! The global symbol table: what every file declares, without positions or bodies, so an
+//! edit inside a function body leaves it unchanged (salsa then re-derives nothing that
+//! depends only on it). Names are interned once for the whole tree. Type resolution and
+//! macro expansion live here.
+
+use std::sync::{Arc, Mutex};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::facts::{FileFacts, FnAttrs, TypeKind};
+
+/// What one file declares (a projection of [`FileFacts`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileItems {
+    pub path: String,
+    /// (name, attrs, return type)
+    pub functions: Vec<(String, FnAttrs, String)>,
+    /// Macros that can hide calls or stand for values (pure numeric constants are kept
+    /// only by name, in `constants`).
+    pub macros: Vec<MacroItem>,
+    pub constants: Vec<String>,
+    /// (key such as `struct task_struct`, [(field, type)])
+    pub aggregates: Vec<(String, Vec<(String, String)>)>,
+    /// typedef name -> aliased type text
+    pub typedefs: Vec<(String, String)>,
+    /// (name, type) of file-scope variables
+    pub globals: Vec<(String, String)>,
+    /// (table type, member, function)
+    pub ops: Vec<(String, String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MacroItem {
+    pub name: String,
+    pub function_like: bool,
+    pub calls: Vec<String>,
+    pub idents: Vec<String>,
+}
+
+impl FileItems {
+    pub fn of(path: &str, f: &FileFacts) -> FileItems {
+        let n = |s| f.name(s).to_string();
+        let mut items = FileItems { path: path.to_string(), ..Default::default() };
+        items.functions = f.functions.iter().map(|x| (n(x.name), x.attrs, n(x.ret))).collect();
+        for m in &f.macros {
+            if m.params.is_none() && m.calls.is_empty() && m.idents.is_empty() {
+                items.constants.push(n(m.name));
+                continue;
+            }
+            items.macros.push(MacroItem {
+                name: n(m.name),
+                function_like: m.params.is_some(),
+                calls: m.calls.iter().map(|&c| n(c)).collect(),
+                idents: m.idents.iter().map(|&c| n(c)).collect(),
+            });
+        }
+        for t in &f.types {
+            match t.kind {
+                TypeKind::Struct | TypeKind::Union => {
+                    let key = format!("{} {}", t.kind.keyword(), f.name(t.name));
+                    let fields = t.fields.iter().map(|x| (n(x.name), n(x.ty))).collect();
+                    items.aggregates.push((key, fields));
+                }
+                TypeKind::Typedef => {
+                    if let Some(a) = t.aliased {
+                        items.typedefs.push((n(t.name), n(a)));
+                    }
+                }
+                TypeKind::Enum => items.constants.extend(t.enumerators.iter().map(|&e| n(e))),
+            }
+        }
+        items.globals = f.globals.iter().filter(|g| g.in_function.is_none()).map(|g| (n(g.name), n(g.ty))).collect();
+        items.ops = f.ops_inits.iter().map(|o| (o.ty.map(n).unwrap_or_default(), n(o.field), n(o.func))).collect();
+        items
+    }
+}
+
+/// A global name id (see [`SymbolTable::name`]).
+pub type Name = u32;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Interner {
+    names: Vec<String>,
+    ids: FxHashMap<String, Name>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Name {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.names.len() as Name;
+        self.names.push(s.to_string());
+        self.ids.insert(s.to_string(), i);
+        i
+    }
+    pub fn get(&self, s: &str) -> Option<Name> {
+        self.ids.get(s).copied()
+    }
+    pub fn name(&self, i: Name) -> &str {
+        &self.names[i as usize]
+    }
+}
+
+/// Where a function is defined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FnDef {
+    pub file: u32,
+    pub attrs: FnAttrs,
+    pub ret: Name,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MacroDefn {
+    pub file: u32,
+    pub function_like: bool,
+    pub calls: Vec<Name>,
+    pub idents: Vec<Name>,
+}
+
+/// A function reached through a macro: its name and the macros on the way.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Expansion {
+    pub target: Name,
+    pub via: Arc<[Name]>,
+}
+
+/// Most macro levels expanded when looking for hidden calls.
+pub const MACRO_DEPTH: usize = 8;
+
+#[derive(Debug, Default)]
+pub struct SymbolTable {
+    pub names: Interner,
+    pub paths: Vec<String>,
+    pub functions: FxHashMap<Name, Vec<FnDef>>,
+    pub macros: FxHashMap<Name, Vec<MacroDefn>>,
+    pub constants: FxHashSet<Name>,
+    pub aggregates: FxHashMap<Name, Vec<Vec<(Name, Name)>>>,
+    pub typedefs: FxHashMap<Name, Name>,
+    pub globals: FxHashMap<Name, Name>,
+    /// member -> [(table type, function)]
+    pub ops: FxHashMap<Name, Vec<(Name, Name)>>,
+    expansions: Mutex<FxHashMap<Name, Arc<[Expansion]>>>,
+}
+
+impl PartialEq for SymbolTable {
+    fn eq(&self, o: &Self) -> bool {
+        self.names == o.names
+            && self.paths == o.paths
+            && self.functions == o.functions
+            && self.macros == o.macros
+            && self.constants == o.constants
+            && self.aggregates == o.aggregates
+            && self.typedefs == o.typedefs
+            && self.globals == o.globals
+            && self.ops == o.ops
+    }
+}
+impl Eq for SymbolTable {}
+
+impl SymbolTable {
+    pub fn build(files: &[Arc<FileItems>]) -> SymbolTable {
+        let mut t = SymbolTable::default();
+        for (i, f) in files.iter().enumerate() {
+            let file = i as u32;
+            t.paths.push(f.path.clone());
+            for (name, attrs, ret) in &f.functions {
+                let (n, ret) = (t.names.intern(name), t.names.intern(ret));
+                t.functions.entry(n).or_default().push(FnDef { file, attrs: *attrs, ret });
+            }
+            for m in &f.macros {
+                let n = t.names.intern(&m.name);
+                let d = MacroDefn {
+                    file,
+                    function_like: m.function_like,
+                    calls: m.calls.iter().map(|c| t.names.intern(c)).collect(),
+                    idents: m.idents.iter().map(|c| t.names.intern(c)).collect(),
+                };
+                let defs = t.macros.entry(n).or_default();
+                if !defs
+                    .iter()
+                    .any(|x| x.function_like == d.function_like && x.calls == d.calls && x.idents == d.idents)
+                {
+                    defs.push(d);
+                }
+            }
+            for c in &f.constants {
+                let n = t.names.intern(c);
+                t.constants.insert(n);
+            }
+            for (k, fields) in &f.aggregates {
+                let k = t.names.intern(k);
+                let fields = fields.iter().map(|(a, b)| (t.names.intern(a), t.names.intern(b))).collect();
+                t.aggregates.entry(k).or_default().push(fields);
+            }
+            for (k, v) in &f.typedefs {
+                let (k, v) = (t.names.intern(k), t.names.intern(v));
+                t.typedefs.entry(k).or_insert(v);
+            }
+            for (k, v) in &f.globals {
+                let (k, v) = (t.names.intern(k), t.names.intern(v));
+                t.globals.entry(k).or_insert(v);
+            }
+            for (ty, member, func) in &f.ops {
+                let (ty, m, func) = (t.names.intern(ty), t.names.intern(member), t.names.intern(func));
+                t.ops.entry(m).or_default().push((ty, func));
+            }
+        }
+        for v in t.ops.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        t
+    }
+
+    pub fn name(&self, n: Name) -> &str {
+        self.names.name(n)
+    }
+
+    pub fn id(&self, s: &str) -> Option<Name> {
+        self.names.get(s)
+    }
+
+    pub fn is_function(&self, n: Name) -> bool {
+        self.functions.contains_key(&n)
+    }
+
+    pub fn is_macro(&self, n: Name) -> bool {
+        self.macros.contains_key(&n)
+    }
+
+    /// The functions a use of macro `m` calls, found by expanding macro bodies by name,
+    /// transitively up to [`MACRO_DEPTH`] levels (memoized). Called names that are not
+    /// macros are kept even when not defined in the tree (they may be external).
+    pub fn expand(&self, m: Name) -> Arc<[Expansion]> {
+        if let Some(e) = self.expansions.lock().ok().and_then(|c| c.get(&m).cloned()) {
+            return e;
+        }
+        let mut out = FxHashSet::default();
+        let mut seen = FxHashSet::default();
+        self.expand_into(m, &mut vec![m], &mut seen, &mut out);
+        let mut v: Vec<Expansion> = out.into_iter().collect();
+        v.sort_unstable();
+        let v: Arc<[Expansion]> = v.into();
+        if let Ok(mut c) = self.expansions.lock() {
+            c.insert(m, v.clone());
+        }
+        v
+    }
+
+    fn expand_into(&self, m: Name, chain: &mut Vec<Name>, seen: &mut FxHashSet<Name>, out: &mut FxHashSet<Expansion>) {
+        if chain.len() > MACRO_DEPTH || !seen.insert(m) {
+            return;
+        }
+        let Some(defs) = self.macros.get(&m) else { return };
+        for d in defs {
+            let objlike =
+                d.idents.iter().filter(|i| self.macros.get(i).is_some_and(|x| x.iter().any(|y| !y.function_like)));
+            for &c in d.calls.iter().chain(objlike) {
+                if self.is_macro(c) {
+                    chain.push(c);
+                    self.expand_into(c, chain, seen, out);
+                    chain.pop();
+                    if self.is_function(c) {
+                        out.insert(Expansion { target: c, via: chain.as_slice().into() });
+                    }
+                } else if !self.name(c).starts_with("__builtin") && !self.constants.contains(&c) {
+                    out.insert(Expansion { target: c, via: chain.as_slice().into() });
+                }
+            }
+        }
+    }
+
+    /// Resolves a type text (`const struct foo *`, `foo_t`) to an aggregate key
+    /// (`struct foo`), following typedefs; pointers are looked through.
+    pub fn aggregate_of(&self, ty: &str) -> Option<Name> {
+        let mut t = strip_type(ty);
+        for _ in 0..8 {
+            if t.starts_with("struct ") || t.starts_with("union ") {
+                return self.id(&t);
+            }
+            // `_truct_foo` is a rewritten `struct foo` macro argument.
+            if let Some(rest) = t.strip_prefix("_truct_") {
+                return self.id(&format!("struct {rest}"));
+            }
+            match self.id(&t).and_then(|n| self.typedefs.get(&n)) {
+                Some(&a) => t = strip_type(self.name(a)),
+                None => return None,
+            }
+        }
+        None
+    }
+
+    /// Type of `field` in aggregate `key` (first definition that has it).
+    pub fn field_type(&self, key: Name, field: &str) -> Option<&str> {
+        let f = self.id(field)?;
+        self.aggregates
+            .get(&key)?
+            .iter()
+            .find_map(|fields| fields.iter().find(|(n, _)| *n == f).map(|&(_, t)| self.name(t)))
+    }
+
+    /// Return type of a function, or of the function an object-like macro stands for.
+    pub fn return_type(&self, name: &str) -> Option<&str> {
+        let n = self.id(name)?;
+        if let Some(d) = self.functions.get(&n) {
+            return d.first().map(|d| self.name(d.ret));
+        }
+        let m = self.macros.get(&n)?.first()?;
+        if m.calls.len() == 1 && m.idents.is_empty() {
+            return self.functions.get(&m.calls[0])?.first().map(|d| self.name(d.ret));
+        }
+        None
+    }
+
+    /// How close a definition in `def_file` is to a use in `use_file`: lower is closer.
+    /// Same file, then same folder, then generic `include/`, then x86, then the rest
+    /// (other architectures' variants only when nothing closer exists).
+    pub fn closeness(&self, use_file: u32, def_file: u32) -> u8 {
+        if use_file == def_file {
+            return 0;
+        }
+        let (u, d) = (&self.paths[use_file as usize], &self.paths[def_file as usize]);
+        let dir = |p: &str| p.rsplit_once('/').map(|x| x.0.to_string()).unwrap_or_default();
+        let arch = |p: &str| p.strip_prefix("arch/").and_then(|r| r.split('/').next()).map(|a| a.to_string());
+        if dir(u) == dir(d) {
+            return 1;
+        }
+        match arch(d) {
+            None if d.starts_with("include/") => 2,
+            None => 3,
+            Some(a) if a == "x86" || arch(u).as_deref() == Some(a.as_str()) => 3,
+            Some(_) => 4,
+        }
+    }
+}
+
+/// Drops qualifiers and pointer/array marks: `const struct foo * const *` -> `struct foo`.
+pub fn strip_type(ty: &str) -> String {
+    ty.split(|c: char| c.is_whitespace() || c == '*' || c == '[' || c == ']')
+        .filter(|w| !w.is_empty() && !w.as_bytes()[0].is_ascii_digit())
+        .filter(|w| !matches!(*w, "const" | "volatile" | "restrict" | "__restrict" | "register" | "static" | "extern"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(src: &str) -> SymbolTable {
+        let f = crate::extract(src.as_bytes(), None);
+        SymbolTable::build(&[Arc::new(FileItems::of("a.h", &f))])
+    }
+
+    #[test]
+    fn macros_expand_transitively_to_functions() {
+        let t = table(
+            "#define wake_up(x) __wake_up(x, 1, 1, NULL)\n#define wake_up_all(x) wake_up(x)\n\
+             void __wake_up(void *q, int a, int b, void *k) {}\n",
+        );
+        let e = t.expand(t.id("wake_up_all").unwrap());
+        let names: Vec<(String, Vec<String>)> = e
+            .iter()
+            .map(|x| (t.name(x.target).to_string(), x.via.iter().map(|v| t.name(*v).to_string()).collect()))
+            .collect();
+        assert_eq!(names, vec![("__wake_up".to_string(), vec!["wake_up_all".to_string(), "wake_up".to_string()])]);
+    }
+
+    #[test]
+    fn typedefs_resolve_to_aggregates() {
+        let t = table("typedef struct task_struct task_t;\ntypedef task_t *task_p;\nstruct task_struct { int pid; struct mm_struct *mm; };\n");
+        let k = t.aggregate_of("const task_p").unwrap();
+        assert_eq!(t.name(k), "struct task_struct");
+        assert_eq!(t.field_type(k, "mm"), Some("struct mm_struct *"));
+        assert_eq!(strip_type("const struct foo * const *"), "struct foo");
+    }
+}

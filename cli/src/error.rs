@@ -1,0 +1,31 @@
+//! Failures of the tool itself, mapped to documented exit codes (docs/exit-codes.md).
+
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad input: a missing tree or file, an unreadable config, an unknown name.
+    Input(String),
+    /// The cache could not be written.
+    Cache(String),
+    /// Nothing matched the query (a name the index does not know).
+    NotFound(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Input(_) => 3,
+            CliError::NotFound(_) => 4,
+            CliError::Cache(_) => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Input(m) => write!(f, "bad input: {m}"),
+            CliError::Cache(m) => write!(f, "cache: {m}"),
+            CliError::NotFound(m) => write!(f, "not found: {m}"),
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Loading a tree into the analysis database: walk, cache check, parallel extraction.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, UNIX_EPOCH};
+
+use dynwalk_analyzer::db::{AnalysisDb, Contents};
+use dynwalk_analyzer::facts::{Counts, FileFacts, FACTS_VERSION};
+use dynwalk_analyzer::Config;
+use rayon::prelude::*;
+
+use crate::cache::{Cache, Entry, Manifest, Summary, MANIFEST_VERSION};
+use crate::error::CliError;
+
+pub struct LoadOptions {
+    pub tree: PathBuf,
+    pub config: Option<PathBuf>,
+    pub cache_root: Option<PathBuf>,
+    pub use_cache: bool,
+    pub progress: bool,
+}
+
+pub struct Loaded {
+    pub db: AnalysisDb,
+    pub tree: PathBuf,
+    pub counts: Counts,
+    pub parsed: usize,
+    pub reused: usize,
+    pub walk_ms: u128,
+    pub extract_ms: u128,
+    pub summary: Option<Summary>,
+    pub cache: Option<(Cache, Manifest)>,
+}
+
+/// Every `.c` and `.h` file under `root`, relative, sorted; hidden folders skipped.
+pub fn walk(root: &Path) -> Result<Vec<(String, fs::Metadata)>, CliError> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
+        let rd = fs::read_dir(&dir).map_err(|e| CliError::Input(format!("{}: {e}", dir.display())))?;
+        for ent in rd.flatten() {
+            let name = ent.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(ft) = ent.file_type() else { continue };
+            let r = rel.join(name.as_ref());
+            if ft.is_dir() {
+                stack.push(r);
+            } else if ft.is_file() && (name.ends_with(".c") || name.ends_with(".h")) {
+                if let Ok(md) = ent.metadata() {
+                    out.push((r.to_string_lossy().into_owned(), md));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn mtime_ns(md: &fs::Metadata) -> u128 {
+    md.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+pub fn default_cache_root() -> PathBuf {
+    if let Some(d) = std::env::var_os("DYNWALK_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("dynwalk").join("index")
+}
+
+pub fn read_config(path: &Path) -> Result<Config, CliError> {
+    let text = fs::read_to_string(path).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    let cfg = Config::parse(&text);
+    if cfg.is_empty() {
+        return Err(CliError::Input(format!("{}: no CONFIG_ lines: not a kernel .config", path.display())));
+    }
+    Ok(cfg)
+}
+
+enum Source {
+    Cached(usize),
+    Fresh(FileFacts, Vec<u8>),
+}
+
+pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
+    let tree = fs::canonicalize(&opts.tree).map_err(|e| CliError::Input(format!("{}: {e}", opts.tree.display())))?;
+    if !tree.is_dir() {
+        return Err(CliError::Input(format!("{}: not a directory", tree.display())));
+    }
+    let config = opts.config.as_deref().map(read_config).transpose()?;
+    let fp = config.as_ref().map(|c| c.fingerprint()).unwrap_or(0);
+    let t0 = Instant::now();
+    let files = walk(&tree)?;
+    let walk_ms = t0.elapsed().as_millis();
+    let cache =
+        opts.use_cache.then(|| Cache::for_tree(&opts.cache_root.clone().unwrap_or_else(default_cache_root), &tree, fp));
+    let old = cache.as_ref().and_then(|c| c.load_manifest());
+    let old_entries: &[Entry] = old.as_ref().map(|m| m.entries.as_slice()).unwrap_or(&[]);
+    let old_index: std::collections::HashMap<&str, usize> =
+        old_entries.iter().enumerate().map(|(i, e)| (e.path.as_str(), i)).collect();
+
+    let bar = crate::render::progress(opts.progress, files.len() as u64);
+    let t1 = Instant::now();
+    let sources: Vec<Result<(Source, u64, u64, u128), CliError>> = files
+        .par_iter()
+        .map(|(rel, md)| {
+            let size = md.len();
+            let mt = mtime_ns(md);
+            let prev = old_index.get(rel.as_str()).map(|&i| (i, &old_entries[i]));
+            if let Some((i, e)) = prev {
+                if e.size == size && e.mtime_ns == mt {
+                    bar.inc(1);
+                    return Ok((Source::Cached(i), e.hash, size, mt));
+                }
+            }
+            let bytes = fs::read(tree.join(rel)).map_err(|e| CliError::Input(format!("{rel}: {e}")))?;
+            let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+            if let Some((i, e)) = prev {
+                if e.hash == hash {
+                    bar.inc(1);
+                    return Ok((Source::Cached(i), hash, size, mt));
+                }
+            }
+            let facts = dynwalk_analyzer::extract(&bytes, config.as_ref());
+            let enc = Cache::encode(&facts).map_err(|e| CliError::Cache(e.to_string()))?;
+            bar.inc(1);
+            Ok((Source::Fresh(facts, enc), hash, size, mt))
+        })
+        .collect();
+    bar.finish_and_clear();
+    let sources = sources.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let fresh = sources.iter().filter(|s| matches!(s.0, Source::Fresh(..))).count();
+    let extract_ms = t1.elapsed().as_millis();
+    let unchanged = fresh == 0 && old_entries.len() == sources.len();
+
+    // An unchanged tree whose summary is known needs no facts at all for `index`.
+    let cache = cache.zip(old);
+    if unchanged && !need_facts {
+        if let Some((c, m)) = &cache {
+            if let Some(summary) = c.load_summary(m) {
+                let mut counts = Counts::default();
+                m.entries.iter().for_each(|e| counts.add(&e.counts));
+                let reused = m.entries.len();
+                return Ok(Loaded {
+                    db: AnalysisDb::new(config),
+                    tree,
+                    counts,
+                    parsed: 0,
+                    reused,
+                    walk_ms,
+                    extract_ms,
+                    summary: Some(summary),
+                    cache,
+                });
+            }
+        }
+    }
+    load_all(tree, config, files, sources, cache, walk_ms, extract_ms, unchanged)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_all(
+    tree: PathBuf,
+    config: Option<Config>,
+    files: Vec<(String, fs::Metadata)>,
+    sources: Vec<(Source, u64, u64, u128)>,
+    cache: Option<(Cache, Manifest)>,
+    walk_ms: u128,
+    extract_ms: u128,
+    unchanged: bool,
+) -> Result<Loaded, CliError> {
+    let blob = cache.as_ref().and_then(|(c, m)| c.load_blob(m)).unwrap_or_default();
+    let old_entries: &[Entry] = cache.as_ref().map(|(_, m)| m.entries.as_slice()).unwrap_or(&[]);
+    let decoded: Vec<Option<FileFacts>> = sources
+        .par_iter()
+        .map(|(s, ..)| match s {
+            Source::Cached(i) => Cache::decode(&blob, &old_entries[*i]),
+            Source::Fresh(..) => None,
+        })
+        .collect();
+    let mut entries = Vec::with_capacity(files.len());
+    let mut new_blobs: Vec<Option<Vec<u8>>> = Vec::with_capacity(files.len());
+    let mut counts = Counts::default();
+    let mut facts: Vec<(String, std::sync::Arc<FileFacts>)> = Vec::with_capacity(files.len());
+    let (mut parsed, mut reused) = (0, 0);
+    for (k, ((src, hash, size, mt), dec)) in sources.into_iter().zip(decoded).enumerate() {
+        let rel = files[k].0.clone();
+        let (f, enc) = match (src, dec) {
+            (Source::Fresh(f, enc), _) => {
+                parsed += 1;
+                (f, Some(enc))
+            }
+            (Source::Cached(i), Some(f)) => {
+                reused += 1;
+                (
+                    f,
+                    Some(
+                        blob[old_entries[i].offset as usize..(old_entries[i].offset + old_entries[i].len) as usize]
+                            .to_vec(),
+                    ),
+                )
+            }
+            (Source::Cached(_), None) => {
+                // The blob is gone or damaged: extract again.
+                parsed += 1;
+                let bytes = fs::read(tree.join(&rel)).map_err(|e| CliError::Input(format!("{rel}: {e}")))?;
+                let f = dynwalk_analyzer::extract(&bytes, config.as_ref());
+                let enc = Cache::encode(&f).map_err(|e| CliError::Cache(e.to_string()))?;
+                (f, Some(enc))
+            }
+        };
+        let c = Counts::of(&f);
+        counts.add(&c);
+        entries.push(Entry { path: rel.clone(), size, mtime_ns: mt, hash, offset: 0, len: 0, counts: c });
+        new_blobs.push(enc);
+        facts.push((rel, std::sync::Arc::new(f)));
+    }
+    drop(blob);
+    let unchanged = unchanged && parsed == 0;
+    let summary = if unchanged { cache.as_ref().and_then(|(c, m)| c.load_summary(m)) } else { None };
+    let fp = config.as_ref().map(|c| c.fingerprint()).unwrap_or(0);
+    let mut db = AnalysisDb::new(config);
+    db.set_files(facts.into_iter().map(|(p, f)| (p, Contents::Facts(f))).collect());
+    let cache = match cache {
+        Some((c, m)) if unchanged => Some((c, m)),
+        Some((c, _)) => {
+            let manifest = Manifest {
+                manifest_version: MANIFEST_VERSION,
+                facts_version: FACTS_VERSION,
+                tree: tree.display().to_string(),
+                config_fingerprint: fp,
+                entries,
+                blob: String::new(),
+            };
+            let refs: Vec<&[u8]> = new_blobs.iter().map(|b| b.as_deref().unwrap_or(&[])).collect();
+            c.store(manifest, &refs).map_err(|e| CliError::Cache(e.to_string()))?;
+            let m = c
+                .load_manifest()
+                .ok_or_else(|| CliError::Cache(format!("{}: cannot read back the manifest", c.dir.display())))?;
+            Some((c, m))
+        }
+        None => None,
+    };
+    Ok(Loaded { db, tree, counts, parsed, reused, walk_ms, extract_ms, summary, cache })
+}
+
+/// Records the graph summary in the cache so an unchanged re-run can print it.
+pub fn store_summary(l: &Loaded, s: &Summary) -> Result<(), CliError> {
+    match &l.cache {
+        Some((c, m)) => c.store_summary(m, s).map_err(|e| CliError::Cache(e.to_string())),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,63 @@
+//! Human output: rustc-style code frames, and a progress bar on terminals.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub fn progress(enabled: bool, len: u64) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} indexing [{bar:40}] {pos}/{len} files ({per_sec}, eta {eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Reads source lines for code frames, one file at a time.
+pub struct Frames {
+    root: PathBuf,
+    files: HashMap<String, Vec<String>>,
+}
+
+impl Frames {
+    pub fn new(root: &Path) -> Frames {
+        Frames { root: root.to_path_buf(), files: HashMap::new() }
+    }
+
+    fn line(&mut self, file: &str, line: u32) -> Option<&str> {
+        let root = &self.root;
+        let lines = self.files.entry(file.to_string()).or_insert_with(|| {
+            std::fs::read(root.join(file))
+                .map(|b| String::from_utf8_lossy(&b).lines().map(|l| l.to_string()).collect())
+                .unwrap_or_default()
+        });
+        lines.get(line.checked_sub(1)? as usize).map(|s| s.as_str())
+    }
+
+    /// A frame: `--> file:line:col`, the line, and a caret under the column.
+    pub fn frame(&mut self, file: &str, line: u32, col: u32, label: &str) -> String {
+        let mut out = format!("  --> {file}:{line}:{col}\n");
+        let width = line.to_string().len();
+        if let Some(raw) = self.line(file, line) {
+            let mut cut = (col.saturating_sub(1) as usize).min(raw.len());
+            while !raw.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let caret = raw[..cut].replace('\t', "    ").chars().count();
+            let text = raw.replace('\t', "    ");
+            out.push_str(&format!(
+                "{:width$} |\n{line} | {text}\n{:width$} | {}^ {label}\n",
+                "",
+                "",
+                " ".repeat(caret)
+            ));
+        }
+        out
+    }
+}
