@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# clang-flags.sh TREE FILE.c
+#
+# Prints, ONE FLAG PER LINE, the clang flags that parse FILE.c of the Linux 6.1
+# tree TREE the way Debian builds it for amd64 (config, generated headers and
+# kbuild flags of the installed linux-headers-amd64 package).  A line is one
+# argv element, never shell-quoted: -DKBUILD_MODNAME="core" is printed as is.
+#
+#   mapfile -t flags < <(scripts/clang-flags.sh "$tree" "$tree/kernel/sched/core.c")
+#   dynwalk-clangref "$tree/kernel/sched/core.c" -- "${flags[@]}"
+#
+# How: the real gcc command line of kbuild is captured once per kernel version
+# (`make V=1` on a one-line out-of-tree module against /lib/modules/$KVER/build)
+# and cached in ${XDG_CACHE_HOME:-$HOME/.cache}/dynwalk/kbuild-cmd-$KVER.txt.
+# It is then adapted:
+#   - include paths of the headers' "-common" package point into TREE instead
+#     (same 6.1.x release), generated dirs stay in /lib/modules/$KVER/build;
+#   - -I for the file's own directory (many Makefiles add -I$(src));
+#   - -DMODULE / KBUILD_MODNAME / KBUILD_BASENAME / KBUILD_MODFILE as kbuild
+#     derives them (module or built-in decided from the directory's Makefile
+#     and Debian's .config, see is_modular below);
+#   - dropped: warnings (-W*), dependency/output flags, debug/profiling code
+#     generation (-g -pg -mfentry -mrecord-mcount) and gcc-only flags clang
+#     rejects or ignores; -mpreferred-stack-boundary=3 becomes
+#     -mstack-alignment=8 as in the kernel's own clang build;
+#   - added: --target=x86_64-linux-gnu, -ferror-limit=0 (count every error).
+# Note: autoconf.h comes from a gcc build (CONFIG_CC_IS_GCC=y); the kernel's
+# compiler_types.h still picks compiler-clang.h because it tests __clang__.
+#
+# Exit codes: 0 ok, 2 usage, 3 headers package missing, 4 capture failed.
+set -euo pipefail
+
+die() { echo "clang-flags.sh: $2" >&2; exit "$1"; }
+
+[ $# -eq 2 ] || die 2 "usage: clang-flags.sh TREE FILE.c"
+tree=$(cd "$1" 2>/dev/null && pwd) || die 2 "no such tree: $1"
+[ -f "$tree/Makefile" ] && [ -d "$tree/arch/x86/include" ] || die 2 "not a kernel tree: $tree"
+[ -f "$2" ] || die 2 "no such file: $2"
+file=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+case "$file" in
+    "$tree"/*.c) rel=${file#"$tree"/} ;;
+    *) die 2 "$2 is not a .c file inside $tree" ;;
+esac
+
+# Kernel version of Debian's headers: from the meta package's dependency.
+kver=$(dpkg-query -W -f='${Depends}' linux-headers-amd64 2>/dev/null \
+       | sed -n 's/.*linux-headers-\([0-9][^ ,]*-amd64\).*/\1/p')
+[ -n "$kver" ] || die 3 "linux-headers-amd64 is not installed"
+build=/lib/modules/$kver/build
+[ -f "$build/.config" ] || die 3 "$build/.config missing"
+build=$(cd "$build" && pwd -P)
+common=/usr/src/linux-headers-${kver%-amd64}-common
+
+# --- capture kbuild's real command line once --------------------------------
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/dynwalk
+captured=$cache/kbuild-cmd-$kver.txt
+capture() {
+    local mod
+    mod=$(mktemp -d)
+    printf '#include <linux/module.h>\nMODULE_LICENSE("GPL");\n' >"$mod/probe.c"
+    echo 'obj-m := probe.o' >"$mod/Makefile"
+    if make -C "$build" M="$mod" V=1 modules >"$mod/log" 2>&1; then
+        grep -E '^ *gcc[-0-9]* .* -c -o [^ ]*/probe\.o ' "$mod/log" | head -n1 | sed 's/ *;.*//' >"$mod/cmd"
+    fi
+    if [ -s "$mod/cmd" ]; then
+        mkdir -p "$cache"
+        mv "$mod/cmd" "$captured.tmp.$$" && mv "$captured.tmp.$$" "$captured"
+    fi
+    rm -rf "$mod"
+    [ -s "$captured" ]
+}
+[ -s "$captured" ] || capture || die 4 "could not capture kbuild's command line from $build"
+
+# --- module or built-in? ------------------------------------------------------
+config_value() {  # CONFIG_FOO -> y | m | n
+    local v
+    v=$(sed -n "s/^$1=\(.*\)/\1/p" "$build/.config")
+    echo "${v:-n}"
+}
+# Print the left-hand sides of Makefile assignments that list OBJ (e.g. core.o).
+assignments_of() {  # makefile obj
+    awk -v obj="$2" '
+        { line = line $0 }
+        /\\$/ { sub(/\\$/, " ", line); next }
+        {
+            if (match(line, /^[ \t]*[A-Za-z0-9_$().-]+[ \t]*[+:]?=/)) {
+                lhs = substr(line, RSTART, RLENGTH); sub(/[ \t]*[+:]?=$/, "", lhs)
+                gsub(/^[ \t]+/, "", lhs)
+                n = split(substr(line, RLENGTH + 1), w, /[ \t]+/)
+                for (i = 1; i <= n; i++) if (w[i] == obj) { print lhs; break }
+            }
+            line = ""
+        }' "$1"
+}
+# y, m or n for object OBJ of directory DIR (composite objects followed once).
+object_state() {  # dir obj depth
+    local mk lhs cfg st best=n
+    for mk in "$1/Makefile" "$1/Kbuild"; do
+        [ -f "$mk" ] || continue
+        while read -r lhs; do
+            case "$lhs" in
+                obj-y|lib-y) st=y ;;
+                obj-m) st=m ;;
+                'obj-$('CONFIG_*')') cfg=${lhs#obj-\$(}; st=$(config_value "${cfg%)}") ;;
+                *-y|*-objs|*-m|*'-$('CONFIG_*')')
+                    [ "$3" -lt 2 ] || continue
+                    st=$(object_state "$1" "${lhs%-*}.o" $(($3 + 1))) ;;
+                *) continue ;;
+            esac
+            # a module anywhere wins over built-in: kbuild compiles it with -DMODULE
+            case "$st" in m) best=m ;; y) [ "$best" = m ] || best=y ;; esac
+        done < <(assignments_of "$mk" "$2")
+    done
+    echo "$best"
+}
+# The module (or composite object) name kbuild uses for KBUILD_MODNAME.
+module_name() {  # dir obj
+    local mk lhs
+    for mk in "$1/Makefile" "$1/Kbuild"; do
+        [ -f "$mk" ] || continue
+        while read -r lhs; do
+            case "$lhs" in
+                obj-*|lib-*|ccflags-*|CFLAGS_*|subdir-*) ;;
+                *-y|*-objs|*-m|*'-$('CONFIG_*')') echo "${lhs%-*}"; return ;;
+            esac
+        done < <(assignments_of "$mk" "$2")
+    done
+    echo "${2%.o}"
+}
+
+dir=$(dirname "$file")
+base=$(basename "$file" .c)
+state=$(object_state "$dir" "$base.o" 0)
+rawname=$(module_name "$dir" "$base.o")
+modname=${rawname//[-,]/_}
+
+# --- adapt the captured command line -----------------------------------------
+emit() { printf '%s\n' "$@"; }
+remap() {  # a path of the captured command -> the path clang should use
+    case "$1" in
+        "$common"/*) echo "$tree/${1#"$common"/}" ;;
+        ./*) echo "$build/${1#./}" ;;
+        *) echo "$1" ;;
+    esac
+}
+
+emit --target=x86_64-linux-gnu
+read -r -a words <"$captured"
+i=0
+while [ $i -lt ${#words[@]} ]; do
+    w=${words[$i]}
+    i=$((i + 1))
+    case "$w" in
+        ';') break ;;  # objtool and friends follow the compiler command
+        gcc|gcc-*|-c|-g|-pg|-mfentry|-mrecord-mcount) ;;
+        -o) i=$((i + 1)) ;;
+        -include)
+            inc=$(remap "${words[$i]}"); i=$((i + 1))
+            case "$inc" in */compiler-version.h) ;; *) emit -include "$inc" ;; esac ;;
+        -I*) emit "-I$(remap "${w#-I}")" ;;
+        -W*|-fmacro-prefix-map=*|-DKBUILD_*|-D__KBUILD_MODNAME=*|-DMODULE) ;;
+        # gcc-only code generation flags (clang rejects or ignores them)
+        -mindirect-branch*|-mfunction-return=*|-mharden-sls=*|-mskip-rax-setup) ;;
+        -mno-fp-ret-in-387|-fno-allow-store-data-races|-fconserve-stack) ;;
+        -falign-jumps=*|-falign-loops=*|-ftrivial-auto-var-init=*|-fno-stack-check) ;;
+        -fno-stack-clash-protection) ;;
+        -mpreferred-stack-boundary=3) emit -mstack-alignment=8 ;;
+        *.c|*.o) ;;
+        *) emit "$w" ;;
+    esac
+done
+emit "-I$dir" -ferror-limit=0
+[ "$state" = m ] && emit -DMODULE
+emit "-DKBUILD_BASENAME=\"${base//[-,]/_}\"" "-DKBUILD_MODNAME=\"$modname\"" \
+     "-D__KBUILD_MODNAME=kmod_$modname"
+[ "$state" = m ] || emit "-DKBUILD_MODFILE=\"$(dirname "$rel")/$rawname\""
