@@ -92,47 +92,50 @@ assignments_of() {  # makefile obj
             line = ""
         }' "$1"
 }
-# y, m or n for object OBJ of directory DIR (composite objects followed once).
-object_state() {  # dir obj depth
-    local mk lhs cfg st best=n
+# Prints "STATE NAME" for TOKEN (an object such as core.o, or a list variable
+# such as $(mmu-y)) of directory DIR: STATE is y, m or n as kbuild would build it
+# with Debian's .config, NAME the object kbuild names the module after (a
+# composite object like ext4.o for ext4/inode.c). Composite objects and list
+# variables are followed up to two levels; a module anywhere wins (-DMODULE).
+object_state() {  # dir token depth
+    local mk lhs cfg st name stem gate best=n best_name=${2%.o}
     for mk in "$1/Makefile" "$1/Kbuild"; do
         [ -f "$mk" ] || continue
         while read -r lhs; do
+            name=${2%.o}
             case "$lhs" in
                 obj-y|lib-y) st=y ;;
                 obj-m) st=m ;;
                 'obj-$('CONFIG_*')') cfg=${lhs#obj-\$(}; st=$(config_value "${cfg%)}") ;;
-                *-y|*-objs|*-m|*'-$('CONFIG_*')')
+                *-y|*-objs|*'-$('CONFIG_*')')
                     [ "$3" -lt 2 ] || continue
-                    st=$(object_state "$1" "${lhs%-*}.o" $(($3 + 1))) ;;
+                    stem=${lhs%-*} gate=y
+                    case "$lhs" in
+                        *'-$('CONFIG_*')') cfg=${lhs##*-\$(}; gate=$(config_value "${cfg%)}") ;;
+                    esac
+                    [ "$gate" != n ] || continue
+                    read -r st name < <(object_state "$1" "$stem.o" $(($3 + 1)))
+                    if [ "$st" = n ]; then
+                        read -r st name < <(object_state "$1" "\$($stem-y)" $(($3 + 1)))
+                        name=${2%.o}
+                    fi ;;
                 *) continue ;;
             esac
-            # a module anywhere wins over built-in: kbuild compiles it with -DMODULE
-            case "$st" in m) best=m ;; y) [ "$best" = m ] || best=y ;; esac
-        done < <(assignments_of "$mk" "$2")
-    done
-    echo "$best"
-}
-# The module (or composite object) name kbuild uses for KBUILD_MODNAME.
-module_name() {  # dir obj
-    local mk lhs
-    for mk in "$1/Makefile" "$1/Kbuild"; do
-        [ -f "$mk" ] || continue
-        while read -r lhs; do
-            case "$lhs" in
-                obj-*|lib-*|ccflags-*|CFLAGS_*|subdir-*) ;;
-                *-y|*-objs|*-m|*'-$('CONFIG_*')') echo "${lhs%-*}"; return ;;
+            case "$st" in
+                m) best=m best_name=$name ;;
+                y) [ "$best" = m ] || { best=y best_name=$name; } ;;
             esac
         done < <(assignments_of "$mk" "$2")
     done
-    echo "${2%.o}"
+    echo "$best $best_name"
 }
 
 dir=$(dirname "$file")
 base=$(basename "$file" .c)
-state=$(object_state "$dir" "$base.o" 0)
-rawname=$(module_name "$dir" "$base.o")
+read -r state rawname < <(object_state "$dir" "$base.o" 0)
 modname=${rawname//[-,]/_}
+[ "$state" != n ] || echo "clang-flags.sh: note: $rel is not built with Debian's config;" \
+    "clang may report errors (code under disabled options)" >&2
 
 # --- adapt the captured command line -----------------------------------------
 emit() { printf '%s\n' "$@"; }
