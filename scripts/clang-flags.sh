@@ -72,62 +72,72 @@ capture() {
 [ -s "$captured" ] || capture || die 4 "could not capture kbuild's command line from $build"
 
 # --- module or built-in? ------------------------------------------------------
-config_value() {  # CONFIG_FOO -> y | m | n
-    local v
-    v=$(sed -n "s/^$1=\(.*\)/\1/p" "$build/.config")
-    echo "${v:-n}"
-}
-# Print the left-hand sides of Makefile assignments that list OBJ (e.g. core.o).
-assignments_of() {  # makefile obj
-    awk -v obj="$2" '
-        { line = line $0 }
-        /\\$/ { sub(/\\$/, " ", line); next }
-        {
-            if (match(line, /^[ \t]*[A-Za-z0-9_$().-]+[ \t]*[+:]?=/)) {
-                lhs = substr(line, RSTART, RLENGTH); sub(/[ \t]*[+:]?=$/, "", lhs)
-                gsub(/^[ \t]+/, "", lhs)
-                n = split(substr(line, RLENGTH + 1), w, /[ \t]+/)
-                for (i = 1; i <= n; i++) if (w[i] == obj) { print lhs; break }
+# A small evaluator of the directory's kbuild Makefile with Debian's .config:
+# ifdef/ifndef/ifeq/ifneq/else/endif on CONFIG values, = := += ?= assignments,
+# $(CONFIG_X) and $(var) references. Prints "STATE NAME": STATE is y (built-in),
+# m (module: -DMODULE) or n (not built with this config); NAME is the object kbuild
+# names it after (the composite object, e.g. ext4 for fs/ext4/inode.c).
+object_state() {  # dir object.o
+    local mk=$1/Makefile
+    [ -f "$mk" ] || mk=$1/Kbuild
+    [ -f "$mk" ] || { echo "n ${2%.o}"; return; }
+    awk -v cfg="$build/.config" -v obj="$2" '
+    function trim(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }
+    function expand(s,   name, val, guard) {
+        while (guard++ < 100 && match(s, /\$\([A-Za-z0-9_-]+\)/)) {
+            name = substr(s, RSTART + 2, RLENGTH - 3)
+            val = (name ~ /^CONFIG_/) ? C[name] : V[name]
+            s = substr(s, 1, RSTART - 1) val substr(s, RSTART + RLENGTH)
+        }
+        return s
+    }
+    function active(   i) { for (i = 1; i <= depth; i++) if (!ACT[i]) return 0; return 1 }
+    function has(list, o,   w, n, i) {
+        n = split(list, w, /[ \t]+/)
+        for (i = 1; i <= n; i++) if (w[i] == o) return 1
+        return 0
+    }
+    BEGIN {
+        while ((getline l < cfg) > 0)
+            if (l ~ /^CONFIG_[A-Za-z0-9_]+=/) { k = l; sub(/=.*/, "", k); v = l; sub(/^[^=]*=/, "", v); C[k] = v }
+    }
+    { line = line $0 }
+    /\\$/ { sub(/\\$/, " ", line); next }
+    {
+        l = line; line = ""; sub(/#.*/, "", l)
+        if (l ~ /^[ \t]*ifn?def[ \t]/) {
+            split(trim(l), w, /[ \t]+/); depth++
+            ACT[depth] = (expand("$(" w[2] ")") != "") == (w[1] == "ifdef"); next
+        }
+        if (l ~ /^[ \t]*ifn?eq[ \t]*\(/) {
+            x = trim(l); neg = (x ~ /^ifneq/); sub(/^ifn?eq[ \t]*\(/, "", x); sub(/\)$/, "", x)
+            split(x, p, ","); depth++
+            ACT[depth] = (trim(expand(p[1])) == trim(expand(p[2]))) != neg; next
+        }
+        if (l ~ /^[ \t]*else[ \t]*$/) { ACT[depth] = !ACT[depth]; next }
+        if (l ~ /^[ \t]*endif/) { if (depth > 0) depth--; next }
+        if (!active()) next
+        if (match(l, /^[ \t]*[^ \t:+?=]+[ \t]*(\+=|:=|\?=|=)/)) {
+            head = substr(l, 1, RLENGTH); rhs = expand(substr(l, RLENGTH + 1))
+            op = head; sub(/^[^+:?=]*/, "", op); lhs = trim(expand(substr(head, 1, length(head) - length(op))))
+            if (op == "+=") V[lhs] = V[lhs] " " rhs
+            else if (op != "?=" || !(lhs in V)) V[lhs] = rhs
+        }
+    }
+    END {
+        state = "n"; name = obj
+        if (has(V["obj-y"] " " V["lib-y"], obj)) state = "y"
+        if (has(V["obj-m"], obj)) state = "m"
+        for (s = 0; s < 2; s++) {
+            n = split(s ? V["obj-m"] : V["obj-y"], w, /[ \t]+/)
+            for (i = 1; i <= n; i++) {
+                c = w[i]; sub(/\.o$/, "", c)
+                if (c == w[i] || w[i] == obj) continue
+                if (has(V[c "-y"] " " V[c "-objs"], obj) && (state != "m")) { state = s ? "m" : "y"; name = c ".o" }
             }
-            line = ""
-        }' "$1"
-}
-# Prints "STATE NAME" for TOKEN (an object such as core.o, or a list variable
-# such as $(mmu-y)) of directory DIR: STATE is y, m or n as kbuild would build it
-# with Debian's .config, NAME the object kbuild names the module after (a
-# composite object like ext4.o for ext4/inode.c). Composite objects and list
-# variables are followed up to two levels; a module anywhere wins (-DMODULE).
-object_state() {  # dir token depth
-    local mk lhs cfg st name stem gate best=n best_name=${2%.o}
-    for mk in "$1/Makefile" "$1/Kbuild"; do
-        [ -f "$mk" ] || continue
-        while read -r lhs; do
-            name=${2%.o}
-            case "$lhs" in
-                obj-y|lib-y) st=y ;;
-                obj-m) st=m ;;
-                'obj-$('CONFIG_*')') cfg=${lhs#obj-\$(}; st=$(config_value "${cfg%)}") ;;
-                *-y|*-objs|*'-$('CONFIG_*')')
-                    [ "$3" -lt 2 ] || continue
-                    stem=${lhs%-*} gate=y
-                    case "$lhs" in
-                        *'-$('CONFIG_*')') cfg=${lhs##*-\$(}; gate=$(config_value "${cfg%)}") ;;
-                    esac
-                    [ "$gate" != n ] || continue
-                    read -r st name < <(object_state "$1" "$stem.o" $(($3 + 1)))
-                    if [ "$st" = n ]; then
-                        read -r st name < <(object_state "$1" "\$($stem-y)" $(($3 + 1)))
-                        name=${2%.o}
-                    fi ;;
-                *) continue ;;
-            esac
-            case "$st" in
-                m) best=m best_name=$name ;;
-                y) [ "$best" = m ] || { best=y best_name=$name; } ;;
-            esac
-        done < <(assignments_of "$mk" "$2")
-    done
-    echo "$best $best_name"
+        }
+        sub(/\.o$/, "", name); print state, name
+    }' "$mk"
 }
 
 dir=$(dirname "$file")
