@@ -19,10 +19,16 @@ struct Callee {
     builtin: bool,
 }
 
-pub(crate) fn main_file_facts(unit: &Unit<'_>, text: &[u8]) -> (Vec<ClangFunction>, Vec<ClangCall>) {
+pub(crate) fn main_file_facts(
+    unit: &Unit<'_>,
+    text: &[u8],
+) -> (Vec<ClangFunction>, Vec<ClangCall>) {
     let mut functions = Vec::new();
     let mut calls = Vec::new();
-    for def in unit::children(unit.root()).into_iter().filter(|c| is_main_file_definition(unit, *c)) {
+    for def in unit::children(unit.root())
+        .into_iter()
+        .filter(|c| is_main_file_definition(unit, *c))
+    {
         let name = unit::spelling(def);
         let (line, col, _) = main_position(unit, def, text, &name);
         for call in unit::descendants_of_kind(def, CXCursor_CallExpr) {
@@ -44,8 +50,14 @@ pub(crate) fn main_file_facts(unit: &Unit<'_>, text: &[u8]) -> (Vec<ClangFunctio
     }
     functions.sort_by(|a, b| (a.line, a.col, &a.name).cmp(&(b.line, b.col, &b.name)));
     calls.sort_by(|a, b| {
-        (a.line, a.col, &a.caller, &a.callee, a.via_macro, a.indirect)
-            .cmp(&(b.line, b.col, &b.caller, &b.callee, b.via_macro, b.indirect))
+        (a.line, a.col, &a.caller, &a.callee, a.via_macro, a.indirect).cmp(&(
+            b.line,
+            b.col,
+            &b.caller,
+            &b.callee,
+            b.via_macro,
+            b.indirect,
+        ))
     });
     (functions, calls)
 }
@@ -61,16 +73,30 @@ fn is_main_file_definition(unit: &Unit<'_>, c: CXCursor) -> bool {
 /// Direct call: a `DeclRefExpr` to a function, under casts and parentheses.
 /// Anything else calls through a pointer; the member or variable holding it names it.
 fn resolve_callee(call: CXCursor) -> Callee {
-    let target = unit::children(call).first().copied().and_then(callee_reference);
+    let target = unit::children(call)
+        .first()
+        .copied()
+        .and_then(callee_reference);
     let Some(reference) = target else {
-        return Callee { name: String::new(), at: call, indirect: true, builtin: false };
+        return Callee {
+            name: String::new(),
+            at: call,
+            indirect: true,
+            builtin: false,
+        };
     };
     let name = unit::spelling(reference);
     let declaration = unit::referenced(reference);
     let is_function = unit::kind(reference) == CXCursor_DeclRefExpr
         && declaration.is_some_and(|d| unit::kind(d) == CXCursor_FunctionDecl);
-    let builtin = is_function && (name.starts_with("__builtin_") || declaration.is_some_and(is_implicit));
-    Callee { name, at: reference, indirect: !is_function, builtin }
+    let builtin =
+        is_function && (name.starts_with("__builtin_") || declaration.is_some_and(is_implicit));
+    Callee {
+        name,
+        at: reference,
+        indirect: !is_function,
+        builtin,
+    }
 }
 
 /// The reference naming the callee inside the callee expression, if there is one.
@@ -91,7 +117,9 @@ fn callee_reference(expr: CXCursor) -> Option<CXCursor> {
 
 /// Declarations clang makes up itself (library builtins) have no file.
 fn is_implicit(declaration: CXCursor) -> bool {
-    unit::file_position(unit::location(declaration)).file.is_null()
+    unit::file_position(unit::location(declaration))
+        .file
+        .is_null()
 }
 
 /// Position in the main file of `at`, and whether `name` is *not* written there
