@@ -26,7 +26,7 @@ pub use model::{ClangCall, ClangDiagnostic, ClangFile, ClangFunction, SCHEMA_VER
 /// Direct calls name the called function, also when a macro produced them
 /// (`via_macro`); calls through function pointers are `indirect` and name the
 /// member or variable; compiler builtins (`__builtin_*` and declarations clang
-/// creates implicitly) are left out.
+/// creates implicitly) and the kernel's `__compiletime_assert_N()` checks are left out.
 pub fn call_edges(file: &Path, args: &[String]) -> Result<ClangFile, ClangError> {
     let text = std::fs::read(file).map_err(|source| ClangError::Unreadable {
         path: file.to_path_buf(),

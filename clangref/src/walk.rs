@@ -16,7 +16,8 @@ struct Callee {
     /// The cursor whose location is the callee's name (the call itself if none).
     at: CXCursor,
     indirect: bool,
-    builtin: bool,
+    /// A compiler builtin or a compile-time check, left out of the output.
+    excluded: bool,
 }
 
 pub(crate) fn main_file_facts(
@@ -33,7 +34,7 @@ pub(crate) fn main_file_facts(
         let (line, col, _) = main_position(unit, def, text, &name);
         for call in unit::descendants_of_kind(def, CXCursor_CallExpr) {
             let callee = resolve_callee(call);
-            if callee.builtin {
+            if callee.excluded {
                 continue;
             }
             let (line, col, via_macro) = main_position(unit, callee.at, text, &callee.name);
@@ -70,6 +71,11 @@ fn is_main_file_definition(unit: &Unit<'_>, c: CXCursor) -> bool {
         && unit.is_main(unit::expansion_position(unit::location(c)).file)
 }
 
+/// `BUILD_BUG_ON` & co. call `__compiletime_assert_<__COUNTER__>()`, a function that
+/// exists only to fail the build: never a real call, and its name changes with every
+/// edit above it.
+const COMPILE_TIME_CHECK: &str = "__compiletime_assert_";
+
 /// Direct call: a `DeclRefExpr` to a function, under casts and parentheses.
 /// Anything else calls through a pointer; the member or variable holding it names it.
 fn resolve_callee(call: CXCursor) -> Callee {
@@ -82,20 +88,22 @@ fn resolve_callee(call: CXCursor) -> Callee {
             name: String::new(),
             at: call,
             indirect: true,
-            builtin: false,
+            excluded: false,
         };
     };
     let name = unit::spelling(reference);
     let declaration = unit::referenced(reference);
     let is_function = unit::kind(reference) == CXCursor_DeclRefExpr
         && declaration.is_some_and(|d| unit::kind(d) == CXCursor_FunctionDecl);
-    let builtin =
-        is_function && (name.starts_with("__builtin_") || declaration.is_some_and(is_implicit));
+    let excluded = is_function
+        && (name.starts_with("__builtin_")
+            || name.starts_with(COMPILE_TIME_CHECK)
+            || declaration.is_some_and(is_implicit));
     Callee {
         name,
         at: reference,
         indirect: !is_function,
-        builtin,
+        excluded,
     }
 }
 

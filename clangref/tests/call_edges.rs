@@ -45,14 +45,14 @@ fn macro_hidden_calls_pointer_calls_and_builtins() {
     let file = call_edges(&fixture("calls.c"), &args()).expect("libclang-14 must be installed");
     let expected = "\
 errors 0
-fn _lock 8:13
-fn get_7 15:1
-fn run 17:5
-call get_7 -> helper 15:1 macro
-call run -> _lock 19:2 macro
-call run -> start 21:6 indirect
-call run -> cb 22:2 indirect
-call run -> helper 23:15 direct
+fn _lock 9:13
+fn get_7 17:1
+fn run 19:5
+call get_7 -> helper 17:1 macro
+call run -> _lock 22:2 macro
+call run -> start 24:6 indirect
+call run -> cb 25:2 indirect
+call run -> helper 26:15 direct
 ";
     assert_eq!(render(&file), expected);
 }
