@@ -51,6 +51,13 @@ build=/lib/modules/$kver/build
 build=$(cd "$build" && pwd -P)
 common=/usr/src/linux-headers-${kver%-amd64}-common
 
+# The generated headers must match the tree: compare the upstream versions.
+headers_version=$(dpkg-query -W -f='${Version}' linux-headers-amd64 | sed 's/-[^-]*$//')
+tree_version=$(awk -F' = ' '$1=="VERSION"{v=$2} $1=="PATCHLEVEL"{p=$2} $1=="SUBLEVEL"{s=$2}
+                            END{print v "." p "." s}' "$tree/Makefile")
+[ "$tree_version" = "$headers_version" ] || echo "clang-flags.sh: note: tree is $tree_version," \
+    "linux-headers-amd64 is $headers_version; generated headers may not match" >&2
+
 # --- capture kbuild's real command line once --------------------------------
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/dynwalk
 captured=$cache/kbuild-cmd-$kver.txt
