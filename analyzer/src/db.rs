@@ -159,7 +159,8 @@ pub fn file_facts(db: &dyn Db, file: SourceFile) -> Arc<FileFacts> {
     }
 }
 
-#[salsa::tracked(returns(ref))]
+/// Items are only needed to build the symbol table: keep few of them in memory.
+#[salsa::tracked(returns(ref), lru = 512)]
 pub fn file_items(db: &dyn Db, file: SourceFile) -> Arc<FileItems> {
     db.log(format!("file_items({})", file.path(db)));
     Arc::new(FileItems::of(file.path(db), file_facts(db, file)))

@@ -253,7 +253,10 @@ impl SymbolTable {
             return;
         }
         let Some(defs) = self.macros.get(&m) else { return };
-        for d in defs {
+        // Generic and x86 definitions win over other architectures' variants.
+        let preferred = |d: &&MacroDefn| self.arch_rank(d.file) < 4;
+        let any_preferred = defs.iter().any(|d| preferred(&d));
+        for d in defs.iter().filter(|d| !any_preferred || preferred(d)) {
             let objlike =
                 d.idents.iter().filter(|i| self.macros.get(i).is_some_and(|x| x.iter().any(|y| !y.function_like)));
             for &c in d.calls.iter().chain(objlike) {
@@ -311,6 +314,15 @@ impl SymbolTable {
             return self.functions.get(&m.calls[0])?.first().map(|d| self.name(d.ret));
         }
         None
+    }
+
+    /// 3 for generic code and x86, 4 for another architecture's folder.
+    pub fn arch_rank(&self, file: u32) -> u8 {
+        let p = &self.paths[file as usize];
+        match p.strip_prefix("arch/") {
+            Some(r) if !r.starts_with("x86/") => 4,
+            _ => 3,
+        }
     }
 
     /// How close a definition in `def_file` is to a use in `use_file`: lower is closer.

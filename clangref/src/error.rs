@@ -19,10 +19,7 @@ pub enum ClangError {
     /// libclang refused to create an index.
     IndexCreation,
     /// libclang returned no translation unit.
-    Parse {
-        path: PathBuf,
-        failure: ParseFailure,
-    },
+    Parse { path: PathBuf, failure: ParseFailure },
 }
 
 /// libclang's `CXErrorCode` for a failed parse.

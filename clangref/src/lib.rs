@@ -28,19 +28,11 @@ pub use model::{ClangCall, ClangDiagnostic, ClangFile, ClangFunction, SCHEMA_VER
 /// member or variable; compiler builtins (`__builtin_*` and declarations clang
 /// creates implicitly) and the kernel's `__compiletime_assert_N()` checks are left out.
 pub fn call_edges(file: &Path, args: &[String]) -> Result<ClangFile, ClangError> {
-    let text = std::fs::read(file).map_err(|source| ClangError::Unreadable {
-        path: file.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read(file).map_err(|source| ClangError::Unreadable { path: file.to_path_buf(), source })?;
     unit::ensure_loaded()?;
     let index = unit::Index::new()?;
     let unit = unit::parse(&index, file, args)?;
     let errors = unit.errors();
     let (functions, calls) = walk::main_file_facts(&unit, &text);
-    Ok(ClangFile {
-        diagnostics_errors: errors.len(),
-        errors,
-        functions,
-        calls,
-    })
+    Ok(ClangFile { diagnostics_errors: errors.len(), errors, functions, calls })
 }

@@ -42,10 +42,7 @@ fn parse_invocation(mut argv: impl Iterator<Item = String>) -> Result<Invocation
         Some(other) => return Err(format!("expected `--` after the file, got {other}")),
         None => {}
     }
-    Ok(Invocation {
-        file,
-        clang_args: argv.collect(),
-    })
+    Ok(Invocation { file, clang_args: argv.collect() })
 }
 
 fn exit_code(e: &ClangError) -> u8 {
@@ -77,15 +74,10 @@ fn main() -> ExitCode {
     };
     let elapsed = started.elapsed();
     let file = inv.file.to_string_lossy();
-    let report = Report {
-        schema_version: SCHEMA_VERSION,
-        file: &file,
-        result: &result,
-    };
+    let report = Report { schema_version: SCHEMA_VERSION, file: &file, result: &result };
     let mut out = std::io::stdout().lock();
-    let written = serde_json::to_writer_pretty(&mut out, &report)
-        .map_err(std::io::Error::from)
-        .and_then(|()| writeln!(out));
+    let written =
+        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from).and_then(|()| writeln!(out));
     if let Err(e) = written {
         eprintln!("dynwalk-clangref: cannot write output: {e}");
         return ExitCode::from(6);

@@ -65,25 +65,16 @@ pub(crate) struct Position {
     pub(crate) offset: u32,
 }
 
-pub(crate) fn parse<'i>(
-    index: &'i Index,
-    file: &Path,
-    args: &[String],
-) -> Result<Unit<'i>, ClangError> {
-    let c_file = CString::new(file.as_os_str().as_bytes())
-        .map_err(|_| ClangError::PathWithNul(file.to_path_buf()))?;
+pub(crate) fn parse<'i>(index: &'i Index, file: &Path, args: &[String]) -> Result<Unit<'i>, ClangError> {
+    let c_file = CString::new(file.as_os_str().as_bytes()).map_err(|_| ClangError::PathWithNul(file.to_path_buf()))?;
     let c_args = args
         .iter()
         .enumerate()
-        .map(|(index, a)| {
-            CString::new(a.as_bytes()).map_err(|_| ClangError::ArgumentWithNul { index })
-        })
+        .map(|(index, a)| CString::new(a.as_bytes()).map_err(|_| ClangError::ArgumentWithNul { index }))
         .collect::<Result<Vec<_>, _>>()?;
     let argv: Vec<*const _> = c_args.iter().map(|a| a.as_ptr()).collect();
-    let argc = i32::try_from(argv.len()).map_err(|_| ClangError::Parse {
-        path: file.to_path_buf(),
-        failure: ParseFailure::InvalidArguments,
-    })?;
+    let argc = i32::try_from(argv.len())
+        .map_err(|_| ClangError::Parse { path: file.to_path_buf(), failure: ParseFailure::InvalidArguments })?;
     let mut raw: CXTranslationUnit = ptr::null_mut();
     // SAFETY: every pointer is valid for the call; no unsaved files.
     let code = unsafe {
@@ -106,18 +97,11 @@ pub(crate) fn parse<'i>(
             c if c == CXError_Failure || c == CXError_Success => ParseFailure::Failure,
             other => ParseFailure::Other(other),
         };
-        return Err(ClangError::Parse {
-            path: file.to_path_buf(),
-            failure,
-        });
+        return Err(ClangError::Parse { path: file.to_path_buf(), failure });
     }
     // SAFETY: `raw` is a live unit, the name a valid C string.
     let main = unsafe { clang_getFile(raw, c_file.as_ptr()) };
-    Ok(Unit {
-        raw,
-        main,
-        _index: index,
-    })
+    Ok(Unit { raw, main, _index: index })
 }
 
 impl Unit<'_> {
@@ -128,9 +112,7 @@ impl Unit<'_> {
 
     pub(crate) fn is_main(&self, file: CXFile) -> bool {
         // SAFETY: clang_File_isEqual accepts null handles.
-        !file.is_null()
-            && !self.main.is_null()
-            && unsafe { clang_File_isEqual(file, self.main) } != 0
+        !file.is_null() && !self.main.is_null() && unsafe { clang_File_isEqual(file, self.main) } != 0
     }
 
     /// Diagnostics of severity error or fatal, in clang's order.
@@ -162,11 +144,7 @@ pub(crate) fn take_string(s: CXString) -> String {
     // SAFETY: `s` came from libclang and is disposed exactly once here.
     unsafe {
         let p = clang_getCString(s);
-        let out = if p.is_null() {
-            String::new()
-        } else {
-            CStr::from_ptr(p).to_string_lossy().into_owned()
-        };
+        let out = if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() };
         clang_disposeString(s);
         out
     }
@@ -184,16 +162,10 @@ fn position_with(
     loc: CXSourceLocation,
     get: unsafe fn(CXSourceLocation, *mut CXFile, *mut c_uint, *mut c_uint, *mut c_uint),
 ) -> Position {
-    let (mut file, mut line, mut col, mut offset): (CXFile, c_uint, c_uint, c_uint) =
-        (ptr::null_mut(), 0, 0, 0);
+    let (mut file, mut line, mut col, mut offset): (CXFile, c_uint, c_uint, c_uint) = (ptr::null_mut(), 0, 0, 0);
     // SAFETY: out-pointers are valid locals; `get` is a libclang location query.
     unsafe { get(loc, &mut file, &mut line, &mut col, &mut offset) };
-    Position {
-        file,
-        line,
-        col,
-        offset,
-    }
+    Position { file, line, col, offset }
 }
 
 /// Where the text is written: the macro argument's spelling, or the macro use for
@@ -241,10 +213,7 @@ pub(crate) fn children(c: CXCursor) -> Vec<CXCursor> {
 
 /// Every descendant whose kind is `wanted`, in pre-order.
 pub(crate) fn descendants_of_kind(c: CXCursor, wanted: CXCursorKind) -> Vec<CXCursor> {
-    collect(c, true)
-        .into_iter()
-        .filter(|d| kind(*d) == wanted)
-        .collect()
+    collect(c, true).into_iter().filter(|d| kind(*d) == wanted).collect()
 }
 
 struct Visit {
@@ -265,10 +234,7 @@ extern "C" fn visit(cursor: CXCursor, _parent: CXCursor, data: CXClientData) -> 
 }
 
 fn collect(c: CXCursor, recurse: bool) -> Vec<CXCursor> {
-    let mut state = Visit {
-        recurse,
-        found: Vec::new(),
-    };
+    let mut state = Visit { recurse, found: Vec::new() };
     // SAFETY: `state` outlives the call; `visit` matches CXCursorVisitor.
     unsafe { clang_visitChildren(c, visit, &mut state as *mut Visit as CXClientData) };
     state.found

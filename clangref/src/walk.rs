@@ -2,9 +2,8 @@
 //! calls inside them.
 
 use clang_sys::{
-    CXCursor, CXCursor_ArraySubscriptExpr, CXCursor_CStyleCastExpr, CXCursor_CallExpr,
-    CXCursor_DeclRefExpr, CXCursor_FunctionDecl, CXCursor_MemberRefExpr, CXCursor_ParenExpr,
-    CXCursor_UnaryOperator, CXCursor_UnexposedExpr,
+    CXCursor, CXCursor_ArraySubscriptExpr, CXCursor_CStyleCastExpr, CXCursor_CallExpr, CXCursor_DeclRefExpr,
+    CXCursor_FunctionDecl, CXCursor_MemberRefExpr, CXCursor_ParenExpr, CXCursor_UnaryOperator, CXCursor_UnexposedExpr,
 };
 
 use crate::model::{ClangCall, ClangFunction};
@@ -20,16 +19,10 @@ struct Callee {
     excluded: bool,
 }
 
-pub(crate) fn main_file_facts(
-    unit: &Unit<'_>,
-    text: &[u8],
-) -> (Vec<ClangFunction>, Vec<ClangCall>) {
+pub(crate) fn main_file_facts(unit: &Unit<'_>, text: &[u8]) -> (Vec<ClangFunction>, Vec<ClangCall>) {
     let mut functions = Vec::new();
     let mut calls = Vec::new();
-    for def in unit::children(unit.root())
-        .into_iter()
-        .filter(|c| is_main_file_definition(unit, *c))
-    {
+    for def in unit::children(unit.root()).into_iter().filter(|c| is_main_file_definition(unit, *c)) {
         let name = unit::spelling(def);
         let (line, col, _) = main_position(unit, def, text, &name);
         for call in unit::descendants_of_kind(def, CXCursor_CallExpr) {
@@ -79,17 +72,9 @@ const COMPILE_TIME_CHECK: &str = "__compiletime_assert_";
 /// Direct call: a `DeclRefExpr` to a function, under casts and parentheses.
 /// Anything else calls through a pointer; the member or variable holding it names it.
 fn resolve_callee(call: CXCursor) -> Callee {
-    let target = unit::children(call)
-        .first()
-        .copied()
-        .and_then(callee_reference);
+    let target = unit::children(call).first().copied().and_then(callee_reference);
     let Some(reference) = target else {
-        return Callee {
-            name: String::new(),
-            at: call,
-            indirect: true,
-            excluded: false,
-        };
+        return Callee { name: String::new(), at: call, indirect: true, excluded: false };
     };
     let name = unit::spelling(reference);
     let declaration = unit::referenced(reference);
@@ -99,12 +84,7 @@ fn resolve_callee(call: CXCursor) -> Callee {
         && (name.starts_with("__builtin_")
             || name.starts_with(COMPILE_TIME_CHECK)
             || declaration.is_some_and(is_implicit));
-    Callee {
-        name,
-        at: reference,
-        indirect: !is_function,
-        excluded,
-    }
+    Callee { name, at: reference, indirect: !is_function, excluded }
 }
 
 /// The reference naming the callee inside the callee expression, if there is one.
@@ -125,9 +105,7 @@ fn callee_reference(expr: CXCursor) -> Option<CXCursor> {
 
 /// Declarations clang makes up itself (library builtins) have no file.
 fn is_implicit(declaration: CXCursor) -> bool {
-    unit::file_position(unit::location(declaration))
-        .file
-        .is_null()
+    unit::file_position(unit::location(declaration)).file.is_null()
 }
 
 /// Position in the main file of `at`, and whether `name` is *not* written there
@@ -148,6 +126,5 @@ fn is_written_at(text: &[u8], at: Position, name: &str) -> bool {
     let start = at.offset as usize;
     let end = start + name.len();
     let after = text.get(end).copied();
-    text.get(start..end) == Some(name.as_bytes())
-        && !after.is_some_and(|b| b == b'_' || b.is_ascii_alphanumeric())
+    text.get(start..end) == Some(name.as_bytes()) && !after.is_some_and(|b| b == b'_' || b.is_ascii_alphanumeric())
 }

@@ -8,9 +8,7 @@ use std::process::Command;
 use dynwalk_clangref::{call_edges, ClangError, ClangFile};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 fn args() -> Vec<String> {
@@ -30,12 +28,7 @@ fn render(file: &ClangFile) -> String {
             (false, true) => "macro",
             (false, false) => "direct",
         };
-        writeln!(
-            out,
-            "call {} -> {} {}:{} {kind}",
-            c.caller, c.callee, c.line, c.col
-        )
-        .unwrap();
+        writeln!(out, "call {} -> {} {}:{} {kind}", c.caller, c.callee, c.line, c.col).unwrap();
     }
     out
 }
@@ -72,19 +65,8 @@ fn clang_errors_are_data_not_failures() {
     let file = call_edges(&fixture("broken.c"), &args()).expect("a file with errors still parses");
     assert_eq!(file.diagnostics_errors, file.errors.len());
     assert!(file.diagnostics_errors >= 1, "{:?}", file.errors);
-    assert!(file
-        .errors
-        .iter()
-        .all(|e| e.file.ends_with("broken.c") && e.line > 0));
-    assert_eq!(
-        render(&file)
-            .lines()
-            .filter(|l| l.starts_with("call "))
-            .count(),
-        1,
-        "{}",
-        render(&file)
-    );
+    assert!(file.errors.iter().all(|e| e.file.ends_with("broken.c") && e.line > 0));
+    assert_eq!(render(&file).lines().filter(|l| l.starts_with("call ")).count(), 1, "{}", render(&file));
 }
 
 #[test]
@@ -96,36 +78,20 @@ fn missing_file_is_a_typed_error() {
 #[test]
 fn argument_with_nul_is_a_typed_error() {
     let err = call_edges(&fixture("calls.c"), &["-DX=\0".to_string()]).unwrap_err();
-    assert!(
-        matches!(err, ClangError::ArgumentWithNul { index: 0 }),
-        "{err:?}"
-    );
+    assert!(matches!(err, ClangError::ArgumentWithNul { index: 0 }), "{err:?}");
 }
 
 #[test]
 fn binary_prints_json_and_uses_documented_exit_codes() {
     let bin = env!("CARGO_BIN_EXE_dynwalk-clangref");
-    let ok = Command::new(bin)
-        .arg(fixture("calls.c"))
-        .arg("--")
-        .arg("-std=gnu11")
-        .output()
-        .unwrap();
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let ok = Command::new(bin).arg(fixture("calls.c")).arg("--").arg("-std=gnu11").output().unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
     let json: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["calls"].as_array().map(Vec::len), Some(5));
 
     let usage = Command::new(bin).output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
-    let missing = Command::new(bin)
-        .args(["/nonexistent/x.c", "--"])
-        .output()
-        .unwrap();
+    let missing = Command::new(bin).args(["/nonexistent/x.c", "--"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(4));
 }

@@ -141,9 +141,8 @@ pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
     let unchanged = fresh == 0 && old_entries.len() == sources.len();
 
     // An unchanged tree whose summary is known needs no facts at all for `index`.
-    let cache = cache.zip(old);
     if unchanged && !need_facts {
-        if let Some((c, m)) = &cache {
+        if let (Some(c), Some(m)) = (&cache, &old) {
             if let Some(summary) = c.load_summary(m) {
                 let mut counts = Counts::default();
                 m.entries.iter().for_each(|e| counts.add(&e.counts));
@@ -157,12 +156,12 @@ pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
                     walk_ms,
                     extract_ms,
                     summary: Some(summary),
-                    cache,
+                    cache: cache.zip(old),
                 });
             }
         }
     }
-    load_all(tree, config, files, sources, cache, walk_ms, extract_ms, unchanged)
+    load_all(tree, config, files, sources, cache, old, walk_ms, extract_ms, unchanged)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -171,13 +170,14 @@ fn load_all(
     config: Option<Config>,
     files: Vec<(String, fs::Metadata)>,
     sources: Vec<(Source, u64, u64, u128)>,
-    cache: Option<(Cache, Manifest)>,
+    cache: Option<Cache>,
+    old: Option<Manifest>,
     walk_ms: u128,
     extract_ms: u128,
     unchanged: bool,
 ) -> Result<Loaded, CliError> {
-    let blob = cache.as_ref().and_then(|(c, m)| c.load_blob(m)).unwrap_or_default();
-    let old_entries: &[Entry] = cache.as_ref().map(|(_, m)| m.entries.as_slice()).unwrap_or(&[]);
+    let blob = cache.as_ref().zip(old.as_ref()).and_then(|(c, m)| c.load_blob(m)).unwrap_or_default();
+    let old_entries: &[Entry] = old.as_ref().map(|m| m.entries.as_slice()).unwrap_or(&[]);
     let decoded: Vec<Option<FileFacts>> = sources
         .par_iter()
         .map(|(s, ..)| match s {
@@ -224,13 +224,12 @@ fn load_all(
     }
     drop(blob);
     let unchanged = unchanged && parsed == 0;
-    let summary = if unchanged { cache.as_ref().and_then(|(c, m)| c.load_summary(m)) } else { None };
+    let summary = if unchanged { cache.as_ref().zip(old.as_ref()).and_then(|(c, m)| c.load_summary(m)) } else { None };
     let fp = config.as_ref().map(|c| c.fingerprint()).unwrap_or(0);
-    let mut db = AnalysisDb::new(config);
-    db.set_files(facts.into_iter().map(|(p, f)| (p, Contents::Facts(f))).collect());
-    let cache = match cache {
-        Some((c, m)) if unchanged => Some((c, m)),
-        Some((c, _)) => {
+    // Write the cache first, so the encoded facts are freed before the graphs are built.
+    let cache = match (cache, old) {
+        (Some(c), Some(m)) if unchanged => Some((c, m)),
+        (Some(c), _) => {
             let manifest = Manifest {
                 manifest_version: MANIFEST_VERSION,
                 facts_version: FACTS_VERSION,
@@ -246,8 +245,11 @@ fn load_all(
                 .ok_or_else(|| CliError::Cache(format!("{}: cannot read back the manifest", c.dir.display())))?;
             Some((c, m))
         }
-        None => None,
+        (None, _) => None,
     };
+    drop(new_blobs);
+    let mut db = AnalysisDb::new(config);
+    db.set_files(facts.into_iter().map(|(p, f)| (p, Contents::Facts(f))).collect());
     Ok(Loaded { db, tree, counts, parsed, reused, walk_ms, extract_ms, summary, cache })
 }
 
