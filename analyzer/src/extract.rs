@@ -38,6 +38,9 @@ pub fn extract(src: &[u8], config: Option<&Config>) -> FileFacts {
         parser.parse(&buf, None)
     });
     let mut x = Extractor::new(src, &buf, &pp);
+    if let Err(e) = std::str::from_utf8(src) {
+        x.diag(DiagCode::NotUtf8, e.valid_up_to(), "this file is not valid UTF-8; names are read lossily".to_string());
+    }
     if let Some(tree) = tree {
         x.run(&tree);
     } else {

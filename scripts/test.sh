@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs every test: unit, fixture, CLI, real-tree (Linux 6.1)
+# and, once merged, the kernel runtime's guest suite. This is the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+APT="apt-get -o DPkg::Lock::Timeout=600 -y -q"
+
+need=()
+dpkg -s libclang-14-dev >/dev/null 2>&1 || need+=(libclang-14-dev)
+command -v gcc >/dev/null || need+=(gcc)
+command -v make >/dev/null || need+=(make)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test: installing ${need[*]}"
+  $APT update >/dev/null
+  DEBIAN_FRONTEND=noninteractive $APT install --no-install-recommends "${need[@]}" >/dev/null
+fi
+bash scripts/fetch-corpora.sh
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+cargo nextest run --workspace --no-fail-fast --cargo-profile dev
