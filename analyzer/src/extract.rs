@@ -536,6 +536,10 @@ impl<'a> Extractor<'a> {
             let at = e.start_byte();
             let caller = self.caller(at);
             let callee = skip_parens(callee);
+            // Generic selections and `typeof` look like calls to tree-sitter.
+            if callee.kind() == "identifier" && is_keyword(self.text(callee)) {
+                continue;
+            }
             let (name, kind, base, pos_at) = match callee.kind() {
                 "identifier" => {
                     let name = self.text(callee);
@@ -846,34 +850,65 @@ impl<'a> Extractor<'a> {
     fn macro_def(&mut self, m: &pp::RawMacro) {
         let body = &self.src[m.body.0..m.body.1];
         let params = m.params.clone();
-        let is_param =
-            |w: &str| params.as_ref().is_some_and(|p| p.iter().any(|x| x == w || (x == "..." && w == "__VA_ARGS__")));
+        let param_index =
+            |w: &str| params.as_ref().and_then(|p| p.iter().position(|x| x == w || (x == "..." && w == "__VA_ARGS__")));
         let toks: Vec<_> = Lexer::new(body).without_directives().collect();
-        let mut calls = Vec::new();
-        let mut idents = Vec::new();
-        let mut fields = Vec::new();
-        for (i, t) in toks.iter().enumerate() {
-            if t.kind != Tok::Ident {
-                continue;
-            }
-            let w = std::str::from_utf8(&body[t.start..t.end]).unwrap_or("");
-            if is_param(w) || is_keyword(w) {
-                continue;
-            }
-            let prev = i.checked_sub(1).map(|p| &body[toks[p].start..toks[p].end]);
-            let next = toks.get(i + 1).map(|n| &body[n.start..n.end]);
-            let list = if matches!(prev, Some(b"->") | Some(b".")) {
-                &mut fields
-            } else if matches!(prev, Some(b"##")) || matches!(next, Some(b"##")) {
-                continue; // pasted names are not real names
-            } else if next == Some(b"(") {
-                &mut calls
-            } else {
-                &mut idents
-            };
-            if !list.iter().any(|x: &String| x == w) {
+        let text = |k: usize| std::str::from_utf8(&body[toks[k].start..toks[k].end]).unwrap_or("");
+        let mut calls: Vec<String> = Vec::new();
+        let mut idents: Vec<String> = Vec::new();
+        let mut fields: Vec<String> = Vec::new();
+        let mut param_calls: Vec<u8> = Vec::new();
+        let mut call_args: Vec<(String, u8, Result<String, u8>)> = Vec::new();
+        let push = |list: &mut Vec<String>, w: &str| {
+            if !list.iter().any(|x| x == w) {
                 list.push(w.to_string());
             }
+        };
+        let mut i = 0;
+        while i < toks.len() {
+            let t = toks[i];
+            if t.kind != Tok::Ident {
+                i += 1;
+                continue;
+            }
+            let w = text(i);
+            let prev = i.checked_sub(1).map(text);
+            let next = (i + 1 < toks.len()).then(|| text(i + 1));
+            // Attributes and sparse annotations name no functions: skip their arguments.
+            if matches!(w, "__attribute__" | "__attribute" | "__context__" | "_Static_assert" | "__section")
+                && next == Some("(")
+            {
+                i = skip_group(&toks, body, i + 1);
+                continue;
+            }
+            if matches!(prev, Some("##")) || matches!(next, Some("##")) || matches!(prev, Some("#")) {
+                i += 1;
+                continue; // pasted or stringified names are not real names
+            }
+            if matches!(prev, Some("->") | Some(".")) {
+                push(&mut fields, w);
+            } else if let Some(k) = param_index(w) {
+                if next == Some("(") && !param_calls.contains(&(k as u8)) {
+                    param_calls.push(k as u8);
+                }
+            } else if is_keyword(w) {
+            } else if next == Some("(") {
+                push(&mut calls, w);
+                for (k, arg) in single_ident_args(&toks, body, i + 1).into_iter().enumerate() {
+                    let Some(arg) = arg else { continue };
+                    let a = match param_index(&arg) {
+                        Some(p) => Err(p as u8),
+                        None if is_keyword(&arg) => continue,
+                        None => Ok(arg),
+                    };
+                    if k < 16 {
+                        call_args.push((w.to_string(), k as u8, a));
+                    }
+                }
+            } else {
+                push(&mut idents, w);
+            }
+            i += 1;
         }
         let d = MacroDef {
             name: self.sym(&m.name),
@@ -882,10 +917,82 @@ impl<'a> Extractor<'a> {
             calls: calls.iter().map(|c| self.sym(c)).collect(),
             idents: idents.iter().map(|c| self.sym(c)).collect(),
             fields: fields.iter().map(|c| self.sym(c)).collect(),
+            param_calls,
+            call_args: call_args
+                .iter()
+                .map(|(c, k, a)| {
+                    let arg = match a {
+                        Ok(n) => MacroArg::Name(self.sym(n)),
+                        Err(p) => MacroArg::Param(*p),
+                    };
+                    (self.sym(c), *k, arg)
+                })
+                .collect(),
             body_hash: token_hash(body),
             conditional: m.conditional,
+            condition: m.condition.as_ref().map(|c| self.sym(c)),
         };
         self.f.macros.push(d);
+    }
+}
+
+/// Index after the group that opens at `open` (a `(`), or the end.
+fn skip_group(toks: &[crate::lex::Token], s: &[u8], open: usize) -> usize {
+    let mut d = 0i32;
+    for (k, t) in toks.iter().enumerate().skip(open) {
+        match &s[t.start..t.end] {
+            b"(" => d += 1,
+            b")" => {
+                d -= 1;
+                if d <= 0 {
+                    return k + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    toks.len()
+}
+
+/// For a call whose `(` is at `open`: each argument that is exactly one identifier.
+fn single_ident_args(toks: &[crate::lex::Token], s: &[u8], open: usize) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    let mut d = 0i32;
+    let mut cur: Vec<usize> = Vec::new();
+    for (k, t) in toks.iter().enumerate().skip(open) {
+        let tx = &s[t.start..t.end];
+        match tx {
+            b"(" | b"[" | b"{" => {
+                d += 1;
+                if d == 1 {
+                    continue;
+                }
+            }
+            b")" | b"]" | b"}" => {
+                d -= 1;
+                if d == 0 {
+                    out.push(one_ident(toks, s, &cur));
+                    return out;
+                }
+            }
+            b"," if d == 1 => {
+                out.push(one_ident(toks, s, &cur));
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(k);
+    }
+    out
+}
+
+fn one_ident(toks: &[crate::lex::Token], s: &[u8], idx: &[usize]) -> Option<String> {
+    match idx {
+        [k] if toks[*k].kind == Tok::Ident => {
+            std::str::from_utf8(&s[toks[*k].start..toks[*k].end]).ok().map(|x| x.to_string())
+        }
+        _ => None,
     }
 }
 
@@ -902,6 +1009,18 @@ fn is_keyword(w: &str) -> bool {
             | "return"
             | "goto"
             | "break"
+            | "_Generic"
+            | "__context__"
+            | "__section"
+            | "__attribute"
+            | "__alignof__"
+            | "_Alignof"
+            | "offsetof"
+            | "__builtin_offsetof"
+            | "__has_attribute"
+            | "__has_builtin"
+            | "__has_include"
+            | "__is_constexpr"
             | "continue"
             | "sizeof"
             | "typeof"

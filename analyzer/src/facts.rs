@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the facts encoding; bump on any change of these types (the on-disk cache
 /// refuses entries of another version and re-extracts them).
-pub const FACTS_VERSION: u32 = 3;
+pub const FACTS_VERSION: u32 = 4;
 
 /// Index into [`FileFacts::names`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -212,8 +212,23 @@ pub struct MacroDef {
     pub idents: Vec<Sym>,
     /// Field names used in the body (`->f` / `.f`).
     pub fields: Vec<Sym>,
+    /// Parameters called in the body (`_p_func(...)`), by index: the callee is whatever
+    /// the invocation passes there.
+    pub param_calls: Vec<u8>,
+    /// Single-identifier arguments of the calls in the body: (callee, argument index,
+    /// argument), so a name passed down to a macro that calls it can be followed.
+    pub call_args: Vec<(Sym, u8, MacroArg)>,
     pub body_hash: u64,
     pub conditional: bool,
+    /// The unknown `#if` conditions around the definition, as one C expression.
+    pub condition: Option<Sym>,
+}
+
+/// An argument in a macro body: a plain name, or one of the macro's own parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum MacroArg {
+    Name(Sym),
+    Param(u8),
 }
 
 /// A designated initializer in an ops table: `.open = foo_open`.

@@ -73,6 +73,8 @@ pub struct RawMacro {
     /// Byte range of the body.
     pub body: (usize, usize),
     pub conditional: bool,
+    /// The unknown `#if` conditions the definition sits under, as one C expression.
+    pub condition: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,14 +117,38 @@ struct Frame {
     chain_known: bool,
     parent_inactive: bool,
     lines: Vec<(usize, usize)>,
+    /// The unknown condition under which the current branch is active, if any.
+    cond: Option<String>,
+    /// The unknown conditions of the earlier branches of the chain.
+    prior: Vec<String>,
+}
+
+/// The condition of a branch: its own (unknown) test, after the negation of every
+/// earlier unknown test of the chain.
+fn branch_condition(prior: &[String], own: Option<&str>) -> Option<String> {
+    let mut parts: Vec<String> = prior.iter().map(|p| format!("!({p})")).collect();
+    if let Some(o) = own {
+        parts.push(format!("({o})"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" && "))
 }
 
 /// Runs the preprocessor layer over a file.
 pub fn scan(src: &[u8], config: Option<&Config>) -> PpResult {
     let mut out = PpResult::default();
     let mut frames: Vec<Frame> = Vec::new();
-    let mut defined: BTreeMap<String, Option<i64>> = BTreeMap::new();
-    let mut undefined: BTreeSet<String> = BTreeSet::new();
+    // Every kernel translation unit is built with __KERNEL__, never as assembly or for
+    // sparse; with a config we also know the compiler (gcc, 64-bit x86, optimising).
+    let mut defined: BTreeMap<String, Option<i64>> = BTreeMap::from([("__KERNEL__".to_string(), Some(1))]);
+    let mut undefined: BTreeSet<String> =
+        ["__ASSEMBLY__", "__CHECKER__", "__GENKSYMS__", "__INTEL_COMPILER"].iter().map(|s| s.to_string()).collect();
+    if config.is_some() {
+        for (k, v) in [("__GNUC__", 12), ("__x86_64__", 1), ("__OPTIMIZE__", 1), ("__STDC__", 1), ("__LP64__", 1)] {
+            defined.insert(k.to_string(), Some(v));
+        }
+        undefined.insert("__clang__".to_string());
+        undefined.insert("__cplusplus".to_string());
+    }
     let mut seg_start = 0usize;
     let directives: Vec<(usize, usize)> =
         Lexer::new(src).filter(|t| t.kind == Tok::Directive).map(|t| (t.start, t.end)).collect();
@@ -168,7 +194,21 @@ pub fn scan(src: &[u8], config: Option<&Config>) -> PpResult {
                     }
                 };
                 let (cur, taken, known) = branch(v, Taken::No);
-                frames.push(Frame { cur, taken, chain_known: known, parent_inactive, lines: vec![(start, end)] });
+                let test = match word {
+                    b"if" => String::from_utf8_lossy(rest).trim().to_string(),
+                    b"ifdef" => format!("defined({})", first_ident(rest)),
+                    _ => format!("!defined({})", first_ident(rest)),
+                };
+                let (cond, prior) = if v.is_none() { (Some(test.clone()), vec![test]) } else { (None, vec![]) };
+                frames.push(Frame {
+                    cur,
+                    taken,
+                    chain_known: known,
+                    parent_inactive,
+                    lines: vec![(start, end)],
+                    cond: cond.map(|c| format!("({c})")),
+                    prior,
+                });
             }
             b"elif" | b"elifdef" | b"elifndef" | b"else" => {
                 let Some(f) = frames.last_mut() else {
@@ -196,6 +236,22 @@ pub fn scan(src: &[u8], config: Option<&Config>) -> PpResult {
                 f.cur = cur;
                 f.taken = taken;
                 f.chain_known &= known;
+                let test = match word {
+                    b"else" => None,
+                    b"elif" => Some(String::from_utf8_lossy(rest).trim().to_string()),
+                    b"elifdef" => Some(format!("defined({})", first_ident(rest))),
+                    _ => Some(format!("!defined({})", first_ident(rest))),
+                };
+                f.cond = match (cur, v) {
+                    (Activity::Conditional, None) => branch_condition(&f.prior, test.as_deref()),
+                    (Activity::Conditional, Some(_)) => branch_condition(&f.prior, None),
+                    _ => None,
+                };
+                if v.is_none() {
+                    if let Some(t) = test {
+                        f.prior.push(t);
+                    }
+                }
             }
             b"endif" => {
                 let Some(mut f) = frames.pop() else {
@@ -215,6 +271,10 @@ pub fn scan(src: &[u8], config: Option<&Config>) -> PpResult {
                 }
                 out.blank.push((start, end));
                 let conditional = eff == Activity::Conditional;
+                let condition = {
+                    let parts: Vec<&str> = frames.iter().filter_map(|f| f.cond.as_deref()).collect();
+                    (conditional && !parts.is_empty()).then(|| parts.join(" && "))
+                };
                 match word {
                     b"define" => {
                         if let Some(m) = parse_define(src, rest_off, end) {
@@ -224,7 +284,7 @@ pub fn scan(src: &[u8], config: Option<&Config>) -> PpResult {
                                 undefined.remove(&m.name);
                                 defined.insert(m.name.clone(), val);
                             }
-                            out.macros.push(RawMacro { conditional, ..m });
+                            out.macros.push(RawMacro { conditional, condition: condition.clone(), ..m });
                         }
                     }
                     b"undef" => {
@@ -347,7 +407,7 @@ fn parse_define(src: &[u8], from: usize, end: usize) -> Option<RawMacro> {
         params = Some(list.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect::<Vec<_>>());
         i = close + 1;
     }
-    Some(RawMacro { name, params, name_at, body: (i, end), conditional: false })
+    Some(RawMacro { name, params, name_at, body: (i, end), conditional: false, condition: None })
 }
 
 fn parse_include(rest: &[u8]) -> Option<(String, bool)> {
@@ -384,7 +444,9 @@ struct Eval<'a> {
     undefined: &'a BTreeSet<String>,
 }
 
-fn eval_if(
+/// Evaluates an `#if` expression: `Some(true|false)`, or `None` when it depends on
+/// something unknown. `defined` holds known macros (with their value when numeric).
+pub fn eval_if(
     expr: &[u8],
     config: Option<&Config>,
     defined: &BTreeMap<String, Option<i64>>,
@@ -639,6 +701,17 @@ mod tests {
         let r = scan(src, None);
         let at = |needle: &str| std::str::from_utf8(src).unwrap().find(needle).unwrap();
         assert!(r.is_conditional(at("int a")) && r.is_conditional(at("int b")));
+    }
+
+    #[test]
+    fn conditional_definitions_record_their_condition() {
+        let src = b"#ifdef __WARN_FLAGS\n#define WARN() a()\n#else\n#define WARN() b()\n#endif\n#if X > 1\n#elif defined(Y)\n#define Z 1\n#endif\n";
+        let r = scan(src, None);
+        let conds: Vec<Option<&str>> = r.macros.iter().map(|m| m.condition.as_deref()).collect();
+        assert_eq!(
+            conds,
+            vec![Some("(defined(__WARN_FLAGS))"), Some("!(defined(__WARN_FLAGS))"), Some("!(X > 1) && (defined(Y))")]
+        );
     }
 
     #[test]

@@ -148,7 +148,9 @@ fn call_res(f: &FileFacts, t: &SymbolTable, c: &crate::facts::Call, types: &[Opt
     }
     match c.kind {
         CallKind::Direct | CallKind::MacroBlock => match t.id(name) {
-            Some(id) if t.is_macro(id) => CallRes::Macro { name: id, also_function: t.is_function(id) },
+            Some(id) if t.is_macro(id) && !t.resolves_to_function(id) => {
+                CallRes::Macro { name: id, also_function: t.is_also_function(id) }
+            }
             Some(id) => CallRes::Direct(id),
             // A name the tree never declares (an external or builtin function): the
             // query layer reports it by its written name.

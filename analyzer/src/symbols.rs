@@ -27,14 +27,21 @@ pub struct FileItems {
     pub globals: Vec<(String, String)>,
     /// (table type, member, function)
     pub ops: Vec<(String, String, String)>,
+    /// `#include` targets as written (`linux/sched.h`), in branches not ruled out.
+    pub includes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MacroItem {
     pub name: String,
     pub function_like: bool,
+    pub conditional: bool,
+    pub condition: Option<String>,
     pub calls: Vec<String>,
     pub idents: Vec<String>,
+    pub param_calls: Vec<u8>,
+    /// (callee, argument index, Ok(name) | Err(parameter index))
+    pub call_args: Vec<(String, u8, Result<String, u8>)>,
 }
 
 impl FileItems {
@@ -43,15 +50,34 @@ impl FileItems {
         let mut items = FileItems { path: path.to_string(), ..Default::default() };
         items.functions = f.functions.iter().map(|x| (n(x.name), x.attrs, n(x.ret))).collect();
         for m in &f.macros {
-            if m.params.is_none() && m.calls.is_empty() && m.idents.is_empty() {
+            // `#define pte_offset_kernel pte_offset_kernel` only marks that a function
+            // exists (for `#ifndef` overrides): it is not a macro to expand.
+            if m.params.is_none() && m.calls.is_empty() && m.idents == [m.name] {
+                continue;
+            }
+            if m.params.is_none() && m.calls.is_empty() && m.idents.is_empty() && m.param_calls.is_empty() {
                 items.constants.push(n(m.name));
                 continue;
             }
             items.macros.push(MacroItem {
                 name: n(m.name),
                 function_like: m.params.is_some(),
+                conditional: m.conditional,
+                condition: m.condition.map(n),
                 calls: m.calls.iter().map(|&c| n(c)).collect(),
                 idents: m.idents.iter().map(|&c| n(c)).collect(),
+                param_calls: m.param_calls.clone(),
+                call_args: m
+                    .call_args
+                    .iter()
+                    .map(|(c, k, a)| {
+                        let a = match a {
+                            crate::facts::MacroArg::Name(x) => Ok(n(*x)),
+                            crate::facts::MacroArg::Param(p) => Err(*p),
+                        };
+                        (n(*c), *k, a)
+                    })
+                    .collect(),
             });
         }
         for t in &f.types {
@@ -70,6 +96,7 @@ impl FileItems {
             }
         }
         items.globals = f.globals.iter().filter(|g| g.in_function.is_none()).map(|g| (n(g.name), n(g.ty))).collect();
+        items.includes = f.includes.iter().map(|i| n(i.path)).collect();
         items.ops = f.ops_inits.iter().map(|o| (o.ty.map(n).unwrap_or_default(), n(o.field), n(o.func))).collect();
         items
     }
@@ -114,8 +141,12 @@ pub struct FnDef {
 pub struct MacroDefn {
     pub file: u32,
     pub function_like: bool,
+    pub conditional: bool,
+    pub condition: Option<Name>,
     pub calls: Vec<Name>,
     pub idents: Vec<Name>,
+    pub param_calls: Vec<u8>,
+    pub call_args: Vec<(Name, u8, Result<Name, u8>)>,
 }
 
 /// A function reached through a macro: its name and the macros on the way.
@@ -132,6 +163,8 @@ pub const MACRO_DEPTH: usize = 8;
 pub struct SymbolTable {
     pub names: Interner,
     pub paths: Vec<String>,
+    /// Per file: false for a header no file includes (in a branch the config keeps).
+    pub live: Vec<bool>,
     pub functions: FxHashMap<Name, Vec<FnDef>>,
     pub macros: FxHashMap<Name, Vec<MacroDefn>>,
     pub constants: FxHashSet<Name>,
@@ -147,6 +180,7 @@ impl PartialEq for SymbolTable {
     fn eq(&self, o: &Self) -> bool {
         self.names == o.names
             && self.paths == o.paths
+            && self.live == o.live
             && self.functions == o.functions
             && self.macros == o.macros
             && self.constants == o.constants
@@ -161,6 +195,7 @@ impl Eq for SymbolTable {}
 impl SymbolTable {
     pub fn build(files: &[Arc<FileItems>]) -> SymbolTable {
         let mut t = SymbolTable::default();
+        t.live = live_files(files);
         for (i, f) in files.iter().enumerate() {
             let file = i as u32;
             t.paths.push(f.path.clone());
@@ -168,13 +203,23 @@ impl SymbolTable {
                 let (n, ret) = (t.names.intern(name), t.names.intern(ret));
                 t.functions.entry(n).or_default().push(FnDef { file, attrs: *attrs, ret });
             }
-            for m in &f.macros {
+            // Macros of a header nothing includes do not exist for this tree.
+            for m in f.macros.iter().filter(|_| t.live[i]) {
                 let n = t.names.intern(&m.name);
+                let call_args = m
+                    .call_args
+                    .iter()
+                    .map(|(c, k, a)| (t.names.intern(c), *k, a.as_ref().map(|x| t.names.intern(x)).map_err(|p| *p)))
+                    .collect();
                 let d = MacroDefn {
                     file,
                     function_like: m.function_like,
+                    conditional: m.conditional,
+                    condition: m.condition.as_ref().map(|c| t.names.intern(c)),
                     calls: m.calls.iter().map(|c| t.names.intern(c)).collect(),
                     idents: m.idents.iter().map(|c| t.names.intern(c)).collect(),
+                    param_calls: m.param_calls.clone(),
+                    call_args,
                 };
                 let defs = t.macros.entry(n).or_default();
                 if !defs
@@ -229,6 +274,36 @@ impl SymbolTable {
         self.macros.contains_key(&n)
     }
 
+    /// Calls of `n` go to a function rather than through a macro of the same name: the
+    /// function is exported from a `.c` file while the macro is conditional, or the
+    /// function is defined closer (x86's `get_current()` over asm-generic's macro).
+    pub fn resolves_to_function(&self, n: Name) -> bool {
+        if self.prefers_function(n) {
+            return true;
+        }
+        let f = self.functions.get(&n).and_then(|d| d.iter().map(|d| self.arch_rank(d.file)).min());
+        let m = self.macros.get(&n).and_then(|d| d.iter().map(|d| self.arch_rank(d.file)).min());
+        matches!((f, m), (Some(f), Some(m)) if f < m)
+    }
+
+    /// A macro whose definitions are all under unknown conditions, and a function of the
+    /// same name exists: a use may reach either.
+    pub fn is_also_function(&self, n: Name) -> bool {
+        self.is_function(n) && self.macros.get(&n).is_none_or(|m| m.iter().all(|d| d.conditional))
+    }
+
+    /// A name defined both as an exported (non-static) function in a `.c` file and as a
+    /// macro: the macro is an optional inline or uniprocessor variant
+    /// (`#define _raw_spin_lock(l) __raw_spin_lock(l)` under `CONFIG_INLINE_SPIN_LOCK`,
+    /// or in `spinlock_api_up.h`), so calls go to the function.
+    pub fn prefers_function(&self, n: Name) -> bool {
+        let all_conditional = self.macros.get(&n).is_none_or(|m| m.iter().all(|d| d.conditional));
+        all_conditional
+            && self.functions.get(&n).is_some_and(|defs| {
+                defs.iter().any(|d| !d.attrs.has(FnAttrs::STATIC) && self.paths[d.file as usize].ends_with(".c"))
+            })
+    }
+
     /// The functions a use of macro `m` calls, found by expanding macro bodies by name,
     /// transitively up to [`MACRO_DEPTH`] levels (memoized). Called names that are not
     /// macros are kept even when not defined in the tree (they may be external).
@@ -238,7 +313,7 @@ impl SymbolTable {
         }
         let mut out = FxHashSet::default();
         let mut seen = FxHashSet::default();
-        self.expand_into(m, &mut vec![m], &mut seen, &mut out);
+        self.expand_into(m, &[], &mut vec![m], &mut seen, &mut out);
         let mut v: Vec<Expansion> = out.into_iter().collect();
         v.sort_unstable();
         let v: Arc<[Expansion]> = v.into();
@@ -248,23 +323,101 @@ impl SymbolTable {
         v
     }
 
-    fn expand_into(&self, m: Name, chain: &mut Vec<Name>, seen: &mut FxHashSet<Name>, out: &mut FxHashSet<Expansion>) {
-        if chain.len() > MACRO_DEPTH || !seen.insert(m) {
+    /// The definitions of `m` to expand: generic/x86 ones before other architectures',
+    /// unconditional ones before those under an unknown `#if`.
+    fn chosen_defs(&self, m: Name) -> Vec<&MacroDefn> {
+        let Some(defs) = self.macros.get(&m) else { return vec![] };
+        // Drop definitions whose condition the rest of the tree decides against
+        // (`#ifdef __WARN_FLAGS` where x86 defines __WARN_FLAGS, and its `#else`).
+        let live: Vec<&MacroDefn> = defs
+            .iter()
+            .filter(|d| d.condition.is_none_or(|c| self.eval_condition(self.name(c)) != Some(false)))
+            .collect();
+        let defs = if live.is_empty() { defs.iter().collect() } else { live };
+        let best = defs.iter().map(|d| (self.arch_rank(d.file), d.conditional)).min();
+        defs.into_iter().filter(|d| Some((self.arch_rank(d.file), d.conditional)) == best).collect()
+    }
+
+    /// Whether a macro is defined for the tree as a whole: `Some(true)` when a generic
+    /// or x86 header defines it outside any unknown `#if`, `Some(false)` when nothing in
+    /// the tree defines it, `None` otherwise.
+    fn is_defined_globally(&self, name: &str) -> Option<bool> {
+        if name.starts_with("CONFIG_") {
+            return None;
+        }
+        let Some(id) = self.id(name) else { return Some(false) };
+        if self.constants.contains(&id) {
+            return Some(true);
+        }
+        match self.macros.get(&id) {
+            None => Some(false),
+            Some(defs) if defs.iter().any(|d| d.condition.is_none() && self.arch_rank(d.file) <= 3) => Some(true),
+            Some(_) => None,
+        }
+    }
+
+    /// Evaluates a definition's condition with what the whole tree defines.
+    fn eval_condition(&self, cond: &str) -> Option<bool> {
+        let mut defined = std::collections::BTreeMap::new();
+        let mut undefined = std::collections::BTreeSet::new();
+        for w in cond.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()) {
+            if w == "defined" || w.as_bytes()[0].is_ascii_digit() {
+                continue;
+            }
+            match self.is_defined_globally(w) {
+                Some(true) => {
+                    defined.insert(w.to_string(), None);
+                }
+                Some(false) => {
+                    undefined.insert(w.to_string());
+                }
+                None => {}
+            }
+        }
+        crate::pp::eval_if(cond.as_bytes(), None, &defined, &undefined)
+    }
+
+    /// Expands `m` whose parameters are bound to `args` (a name passed at the use site).
+    fn expand_into(
+        &self,
+        m: Name,
+        args: &[Option<Name>],
+        chain: &mut Vec<Name>,
+        seen: &mut FxHashSet<(Name, Vec<Option<Name>>)>,
+        out: &mut FxHashSet<Expansion>,
+    ) {
+        if chain.len() > MACRO_DEPTH || !seen.insert((m, args.to_vec())) {
             return;
         }
-        let Some(defs) = self.macros.get(&m) else { return };
-        // Generic and x86 definitions win over other architectures' variants.
-        let preferred = |d: &&MacroDefn| self.arch_rank(d.file) < 4;
-        let any_preferred = defs.iter().any(|d| preferred(&d));
-        for d in defs.iter().filter(|d| !any_preferred || preferred(d)) {
+        for d in self.chosen_defs(m) {
             let objlike =
                 d.idents.iter().filter(|i| self.macros.get(i).is_some_and(|x| x.iter().any(|y| !y.function_like)));
-            for &c in d.calls.iter().chain(objlike) {
-                if self.is_macro(c) {
+            // A called parameter calls whatever the use passed.
+            let passed = d.param_calls.iter().filter_map(|&k| args.get(k as usize).copied().flatten());
+            let candidates: Vec<Name> = d.calls.iter().chain(objlike).copied().chain(passed).collect();
+            for c in candidates {
+                if self.is_macro(c) && !self.resolves_to_function(c) {
+                    let bound: Vec<Option<Name>> = {
+                        let mut b = Vec::new();
+                        for (callee, k, a) in &d.call_args {
+                            if *callee != c {
+                                continue;
+                            }
+                            let v = match a {
+                                Ok(n) => Some(*n),
+                                Err(p) => args.get(*p as usize).copied().flatten(),
+                            };
+                            if b.len() <= *k as usize {
+                                b.resize(*k as usize + 1, None);
+                            }
+                            b[*k as usize] = v;
+                        }
+                        b
+                    };
                     chain.push(c);
-                    self.expand_into(c, chain, seen, out);
+                    self.expand_into(c, &bound, chain, seen, out);
                     chain.pop();
-                    if self.is_function(c) {
+                    if self.is_also_function(c) {
                         out.insert(Expansion { target: c, via: chain.as_slice().into() });
                     }
                 } else if !self.name(c).starts_with("__builtin") && !self.constants.contains(&c) {
@@ -320,8 +473,10 @@ impl SymbolTable {
     pub fn arch_rank(&self, file: u32) -> u8 {
         let p = &self.paths[file as usize];
         match p.strip_prefix("arch/") {
-            Some(r) if !r.starts_with("x86/") => 4,
-            _ => 3,
+            Some(r) if r.starts_with("x86/") => 2,
+            Some(_) => 4,
+            None if p.starts_with("include/asm-generic/") => 3,
+            None => 2,
         }
     }
 
@@ -347,6 +502,44 @@ impl SymbolTable {
     }
 }
 
+/// Which files are part of some translation unit: every `.c` file, and every header
+/// that an `#include` names (matched by path suffix, as include paths are searched; an
+/// `asm-generic/x.h` is live when `asm/x.h` is included, through the generated wrappers
+/// kbuild writes outside the source tree).
+fn live_files(files: &[Arc<FileItems>]) -> Vec<bool> {
+    let mut included: FxHashSet<&str> = FxHashSet::default();
+    for f in files {
+        for i in &f.includes {
+            included.insert(i.trim_start_matches("./"));
+        }
+    }
+    files
+        .iter()
+        .map(|f| {
+            let p = f.path.as_str();
+            if !p.ends_with(".h") {
+                return true;
+            }
+            // Every suffix of the path after a '/' is a way to include it.
+            let mut rest = p;
+            loop {
+                if included.contains(rest) {
+                    return true;
+                }
+                if let Some(x) = rest.strip_prefix("include/asm-generic/") {
+                    if included.contains(format!("asm/{x}").as_str()) {
+                        return true;
+                    }
+                }
+                match rest.find('/') {
+                    Some(k) => rest = &rest[k + 1..],
+                    None => return false,
+                }
+            }
+        })
+        .collect()
+}
+
 /// Drops qualifiers and pointer/array marks: `const struct foo * const *` -> `struct foo`.
 pub fn strip_type(ty: &str) -> String {
     ty.split(|c: char| c.is_whitespace() || c == '*' || c == '[' || c == ']')
@@ -362,7 +555,7 @@ mod tests {
 
     fn table(src: &str) -> SymbolTable {
         let f = crate::extract(src.as_bytes(), None);
-        SymbolTable::build(&[Arc::new(FileItems::of("a.h", &f))])
+        SymbolTable::build(&[Arc::new(FileItems::of("a.c", &f))])
     }
 
     #[test]
