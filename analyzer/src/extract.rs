@@ -63,6 +63,8 @@ struct Extractor<'a> {
     /// File-scope variables: name -> type text.
     file_vars: HashMap<String, String>,
     errors: usize,
+    /// Anonymous aggregates named so far.
+    anon: u32,
 }
 
 fn node_text<'t>(buf: &'t [u8], n: Node) -> &'t str {
@@ -100,6 +102,7 @@ impl<'a> Extractor<'a> {
             locals: Vec::new(),
             file_vars: HashMap::new(),
             errors: 0,
+            anon: 0,
         }
     }
 
@@ -697,7 +700,7 @@ impl<'a> Extractor<'a> {
         self.f.types = out;
     }
 
-    fn aggregate_name(&self, n: Node) -> String {
+    fn aggregate_name(&mut self, n: Node) -> String {
         if let Some(nm) = n.child_by_field_name("name") {
             return self.text(nm).to_string();
         }
@@ -710,7 +713,9 @@ impl<'a> Extractor<'a> {
                 }
             }
         }
-        format!("<anon@{}>", self.pos(n.start_byte()).line)
+        // Numbered in file order, so that a change of lines above does not rename it.
+        self.anon += 1;
+        format!("<anon#{}>", self.anon)
     }
 
     fn fields(&mut self, body: Node, depth: u8, out: &mut Vec<Field>) {
@@ -742,7 +747,7 @@ impl<'a> Extractor<'a> {
                     let kw = &ty.kind()[..ty.kind().len() - "_specifier".len()];
                     match ty.child_by_field_name("name") {
                         Some(nm) => format!("{kw} {}", self.text(nm)),
-                        None => format!("{kw} <anon@{}>", self.pos(ty.start_byte()).line),
+                        None => format!("{kw} <anon>"),
                     }
                 }
                 _ => norm(self.text(ty)),

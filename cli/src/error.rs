@@ -8,6 +8,12 @@ pub enum CliError {
     Cache(String),
     /// Nothing matched the query (a name the index does not know).
     NotFound(String),
+    /// The patch is not a readable diff.
+    BadPatch(String),
+    /// The patch does not apply to the tree.
+    NoApply(String),
+    /// The plan was made and has error-level hazards.
+    Hazards(usize),
 }
 
 impl CliError {
@@ -16,6 +22,9 @@ impl CliError {
             CliError::Input(_) => 3,
             CliError::NotFound(_) => 4,
             CliError::Cache(_) => 5,
+            CliError::BadPatch(_) => 6,
+            CliError::NoApply(_) => 7,
+            CliError::Hazards(_) => 1,
         }
     }
 }
@@ -26,6 +35,9 @@ impl std::fmt::Display for CliError {
             CliError::Input(m) => write!(f, "bad input: {m}"),
             CliError::Cache(m) => write!(f, "cache: {m}"),
             CliError::NotFound(m) => write!(f, "not found: {m}"),
+            CliError::BadPatch(m) => write!(f, "malformed patch: {m}"),
+            CliError::NoApply(m) => write!(f, "the patch does not apply: {m}"),
+            CliError::Hazards(n) => write!(f, "the plan has {n} error-level hazard(s): see above"),
         }
     }
 }

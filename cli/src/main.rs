@@ -4,6 +4,7 @@
 mod cache;
 mod error;
 mod load;
+mod plan_cmd;
 mod render;
 
 use std::path::PathBuf;
@@ -75,6 +76,30 @@ enum Cmd {
         function: String,
         #[command(flatten)]
         t: TreeArgs,
+    },
+    /// What a live update of a patch needs: redirections, clones, changed types,
+    /// quiescence conditions, hazards.
+    Plan {
+        /// The kernel tree the patch applies to.
+        #[arg(long = "from")]
+        from: PathBuf,
+        /// A unified diff or git format-patch mail(s); `-` reads stdin.
+        #[arg(long)]
+        patch: String,
+        /// Strip this many leading path components from the patch's paths.
+        #[arg(short = 'p', default_value_t = 1)]
+        strip: usize,
+        /// Allow hunks to move and to ignore up to 2 context lines, as patch(1) does.
+        #[arg(long)]
+        fuzz: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        #[arg(long)]
+        no_cache: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Show an intermediate stage, to trace a wrong answer: `facts` (one file's extracted
     /// facts), `rewritten` (the bytes tree-sitter parses).
@@ -181,6 +206,24 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 "timings: walk {} ms, extract/cache {} ms, load {} ms, graph {} ms",
                 l.walk_ms, l.extract_ms, load_ms, graph_ms
             );
+            Ok(())
+        }
+        Cmd::Plan { from, patch, strip, fuzz, config, cache_dir, no_cache, format } => {
+            let load = LoadOptions { tree: from, config, cache_root: cache_dir, use_cache: !no_cache, progress: false };
+            let p = plan_cmd::run(&plan_cmd::PlanArgs { load, patch, strip, fuzz })?;
+            if format == Format::Json {
+                json(&serde_json::json!({
+                    "schema_version": p.plan.schema_version,
+                    "patch": { "subjects": p.subjects, "cves": p.cves, "apply_notes": p.notes },
+                    "plan": p.plan,
+                }))?;
+            } else {
+                print!("{}", plan_cmd::render(&p));
+            }
+            let errors = p.plan.hazards.iter().filter(|h| h.level == dynwalk_analyzer::plan::Level::Error).count();
+            if errors > 0 {
+                return Err(CliError::Hazards(errors));
+            }
             Ok(())
         }
         Cmd::Dump { stage, file, config } => {

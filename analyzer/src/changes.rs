@@ -1,0 +1,392 @@
+//! The change set: what a patch changes, entity by entity, from the facts of each touched
+//! file before and after.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::facts::{FileFacts, FnAttrs, Function};
+use crate::lex::{Lexer, Tok};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FnChangeKind {
+    /// The body's tokens changed.
+    Body,
+    /// The return or parameter types changed (the body may have changed too).
+    Signature,
+    Added,
+    Removed,
+    /// Only whitespace or comments changed: the compiled code is the same.
+    Cosmetic,
+    /// The text is the same but moved to other lines, and it uses `__LINE__` (through
+    /// `BUG()`, `WARN()`, ...): the compiled code differs only in line constants.
+    LineShift,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FnChange {
+    pub name: String,
+    pub file: String,
+    pub kind: FnChangeKind,
+    /// Attributes of the new version (of the old one when removed).
+    pub attrs: Vec<&'static str>,
+    #[serde(skip)]
+    pub attr_bits: FnAttrs,
+    /// Line of the new version (of the old one when removed).
+    pub line: u32,
+    pub col: u32,
+}
+
+impl FnChange {
+    pub fn is_inline(&self) -> bool {
+        self.attr_bits.has(FnAttrs::INLINE) || self.attr_bits.has(FnAttrs::ALWAYS_INLINE)
+    }
+    /// A change the compiled code sees.
+    pub fn is_semantic(&self) -> bool {
+        !matches!(self.kind, FnChangeKind::Cosmetic | FnChangeKind::LineShift)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    /// `added`, `removed`, `retyped`, `moved`
+    pub change: &'static str,
+    pub old_type: Option<String>,
+    pub new_type: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TypeChange {
+    /// `struct task_struct`, `union x`, `enum y`, `typedef t`
+    pub key: String,
+    pub file: String,
+    pub line: u32,
+    /// `added`, `removed`, `changed`
+    pub change: &'static str,
+    pub fields: Vec<FieldChange>,
+    /// The layout changed: a field added, removed, retyped or moved (not for enums).
+    pub layout_changed: bool,
+    pub enumerators_changed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MacroChange {
+    pub name: String,
+    pub file: String,
+    pub line: u32,
+    pub function_like: bool,
+    /// `added`, `removed`, `changed`
+    pub change: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GlobalChange {
+    pub name: String,
+    pub file: String,
+    pub line: u32,
+    /// The function holding a static local.
+    pub function: Option<String>,
+    /// `added`, `removed`, `initializer`, `type`
+    pub change: &'static str,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ChangeSet {
+    pub functions: Vec<FnChange>,
+    pub types: Vec<TypeChange>,
+    pub macros: Vec<MacroChange>,
+    pub globals: Vec<GlobalChange>,
+    /// Files that are neither C nor headers: assembly, Kconfig, Makefiles, others.
+    pub other_files: Vec<(String, &'static str)>,
+}
+
+/// Identifiers whose use makes code depend on its line number.
+const LINE_USERS: &[&str] = &[
+    "__LINE__",
+    "BUG",
+    "BUG_ON",
+    "WARN",
+    "WARN_ON",
+    "WARN_ON_ONCE",
+    "WARN_ONCE",
+    "WARN_TAINT",
+    "might_sleep",
+    "might_resched",
+    "__might_sleep",
+    "lockdep_assert_held",
+    "BUILD_BUG_ON",
+    "VM_BUG_ON",
+    "pr_warn_once",
+];
+
+fn uses_line(text: &[u8]) -> bool {
+    Lexer::new(text).any(|t| t.kind == Tok::Ident && LINE_USERS.iter().any(|u| u.as_bytes() == &text[t.start..t.end]))
+}
+
+/// What kind of file this is for the change set.
+pub fn file_kind(path: &str) -> &'static str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if path.ends_with(".c") || path.ends_with(".h") {
+        "c"
+    } else if path.ends_with(".S") || path.ends_with(".s") {
+        "assembly"
+    } else if name.starts_with("Kconfig") {
+        "kconfig"
+    } else if name == "Makefile" || name == "Kbuild" || name.ends_with(".mk") {
+        "makefile"
+    } else {
+        "other"
+    }
+}
+
+struct Side<'a> {
+    text: &'a [u8],
+    f: &'a FileFacts,
+}
+
+fn fns<'a>(s: &Side<'a>) -> BTreeMap<String, &'a Function> {
+    // Conditional duplicates: the last definition wins (kept deterministic by order).
+    s.f.functions.iter().map(|x| (s.f.name(x.name).to_string(), x)).collect()
+}
+
+fn signature(s: &Side<'_>, x: &Function) -> String {
+    let params: Vec<&str> = x.params.iter().map(|(_, t)| s.f.name(*t)).collect();
+    format!("{}({})", s.f.name(x.ret), params.join(","))
+}
+
+/// Classifies the changes of one C file or header between `old` and `new` (either may be
+/// absent for an added or deleted file).
+pub fn classify_file(
+    path: &str,
+    old: Option<(&[u8], &FileFacts)>,
+    new: Option<(&[u8], &FileFacts)>,
+    out: &mut ChangeSet,
+) {
+    let empty = FileFacts::default();
+    let o = Side { text: old.map(|x| x.0).unwrap_or(b""), f: old.map(|x| x.1).unwrap_or(&empty) };
+    let n = Side { text: new.map(|x| x.0).unwrap_or(b""), f: new.map(|x| x.1).unwrap_or(&empty) };
+    classify_functions(path, &o, &n, out);
+    classify_types(path, &o, &n, out);
+    classify_macros(path, &o, &n, out);
+    classify_globals(path, &o, &n, out);
+}
+
+fn classify_functions(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet) {
+    let (of, nf) = (fns(o), fns(n));
+    for (name, nx) in &nf {
+        let kind = match of.get(name) {
+            None => Some(FnChangeKind::Added),
+            Some(ox) => {
+                let ob = &o.text[ox.span.start.offset as usize..ox.span.end as usize];
+                let nb = &n.text[nx.span.start.offset as usize..nx.span.end as usize];
+                if signature(o, ox) != signature(n, nx) {
+                    Some(FnChangeKind::Signature)
+                } else if ox.body_hash != nx.body_hash || ox.attrs != nx.attrs {
+                    Some(FnChangeKind::Body)
+                } else if ob != nb {
+                    Some(FnChangeKind::Cosmetic)
+                } else if ox.span.start.line != nx.span.start.line && uses_line(nb) {
+                    Some(FnChangeKind::LineShift)
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(kind) = kind {
+            out.functions.push(FnChange {
+                name: name.clone(),
+                file: path.to_string(),
+                kind,
+                attrs: nx.attrs.names(),
+                attr_bits: nx.attrs,
+                line: nx.name_pos.line,
+                col: nx.name_pos.col,
+            });
+        }
+    }
+    for (name, ox) in &of {
+        if !nf.contains_key(name) {
+            out.functions.push(FnChange {
+                name: name.clone(),
+                file: path.to_string(),
+                kind: FnChangeKind::Removed,
+                attrs: ox.attrs.names(),
+                attr_bits: ox.attrs,
+                line: ox.name_pos.line,
+                col: ox.name_pos.col,
+            });
+        }
+    }
+}
+
+type Layout = (String, String, u32, Vec<(String, String)>, Vec<String>);
+
+fn types(s: &Side<'_>) -> BTreeMap<String, Layout> {
+    let mut m = BTreeMap::new();
+    for t in &s.f.types {
+        let key = format!("{} {}", t.kind.keyword(), s.f.name(t.name));
+        let fields = t.fields.iter().map(|x| (s.f.name(x.name).to_string(), s.f.name(x.ty).to_string())).collect();
+        let enums = t.enumerators.iter().map(|e| s.f.name(*e).to_string()).collect();
+        let aliased = t.aliased.map(|a| s.f.name(a).to_string()).unwrap_or_default();
+        m.insert(key, (aliased, String::new(), t.span.start.line, fields, enums));
+    }
+    m
+}
+
+fn classify_types(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet) {
+    let (ot, nt) = (types(o), types(n));
+    for (key, (nal, _, line, nfields, nenums)) in &nt {
+        let Some((oal, _, _, ofields, oenums)) = ot.get(key) else {
+            out.types.push(TypeChange {
+                key: key.clone(),
+                file: path.into(),
+                line: *line,
+                change: "added",
+                fields: vec![],
+                layout_changed: false,
+                enumerators_changed: false,
+            });
+            continue;
+        };
+        let mut fields = Vec::new();
+        for (k, (name, ty)) in nfields.iter().enumerate() {
+            match ofields.iter().position(|(n2, _)| n2 == name) {
+                None => fields.push(FieldChange {
+                    field: name.clone(),
+                    change: "added",
+                    old_type: None,
+                    new_type: Some(ty.clone()),
+                }),
+                Some(j) if ofields[j].1 != *ty => fields.push(FieldChange {
+                    field: name.clone(),
+                    change: "retyped",
+                    old_type: Some(ofields[j].1.clone()),
+                    new_type: Some(ty.clone()),
+                }),
+                Some(j) if j != k && !name.is_empty() => {
+                    // Moved relative to the fields both versions have.
+                    let before_old: Vec<&String> =
+                        ofields[..j].iter().map(|f| &f.0).filter(|f| nfields.iter().any(|(x, _)| x == *f)).collect();
+                    let before_new: Vec<&String> =
+                        nfields[..k].iter().map(|f| &f.0).filter(|f| ofields.iter().any(|(x, _)| x == *f)).collect();
+                    if before_old != before_new {
+                        fields.push(FieldChange {
+                            field: name.clone(),
+                            change: "moved",
+                            old_type: Some(ty.clone()),
+                            new_type: Some(ty.clone()),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (name, ty) in ofields {
+            if !nfields.iter().any(|(x, _)| x == name) {
+                fields.push(FieldChange {
+                    field: name.clone(),
+                    change: "removed",
+                    old_type: Some(ty.clone()),
+                    new_type: None,
+                });
+            }
+        }
+        let enumerators_changed = oenums != nenums;
+        if !fields.is_empty() || enumerators_changed || oal != nal {
+            out.types.push(TypeChange {
+                key: key.clone(),
+                file: path.into(),
+                line: *line,
+                change: "changed",
+                layout_changed: !fields.is_empty() || (oal != nal && !key.starts_with("enum")),
+                fields,
+                enumerators_changed,
+            });
+        }
+    }
+    for (key, (_, _, line, _, _)) in &ot {
+        if !nt.contains_key(key) {
+            out.types.push(TypeChange {
+                key: key.clone(),
+                file: path.into(),
+                line: *line,
+                change: "removed",
+                fields: vec![],
+                layout_changed: false,
+                enumerators_changed: false,
+            });
+        }
+    }
+}
+
+fn classify_macros(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet) {
+    let om: BTreeMap<&str, _> = o.f.macros.iter().map(|m| (o.f.name(m.name), m)).collect();
+    let nm: BTreeMap<&str, _> = n.f.macros.iter().map(|m| (n.f.name(m.name), m)).collect();
+    for (name, m) in &nm {
+        let change = match om.get(name) {
+            None => "added",
+            Some(x)
+                if x.body_hash != m.body_hash
+                    || x.params.as_ref().map(|p| p.len()) != m.params.as_ref().map(|p| p.len()) =>
+            {
+                "changed"
+            }
+            _ => continue,
+        };
+        out.macros.push(MacroChange {
+            name: name.to_string(),
+            file: path.into(),
+            line: m.pos.line,
+            function_like: m.params.is_some(),
+            change,
+        });
+    }
+    for (name, m) in &om {
+        if !nm.contains_key(name) {
+            out.macros.push(MacroChange {
+                name: name.to_string(),
+                file: path.into(),
+                line: m.pos.line,
+                function_like: m.params.is_some(),
+                change: "removed",
+            });
+        }
+    }
+}
+
+fn classify_globals(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet) {
+    let key = |s: &Side<'_>, g: &crate::facts::Global| {
+        let func = g.in_function.map(|i| s.f.name(s.f.functions[i as usize].name).to_string());
+        (s.f.name(g.name).to_string(), func)
+    };
+    let og: BTreeMap<_, _> = o.f.globals.iter().filter(|g| !g.is_extern).map(|g| (key(o, g), g)).collect();
+    let ng: BTreeMap<_, _> = n.f.globals.iter().filter(|g| !g.is_extern).map(|g| (key(n, g), g)).collect();
+    for ((name, func), g) in &ng {
+        let change = match og.get(&(name.clone(), func.clone())) {
+            None => "added",
+            Some(x) if o.f.name(x.ty) != n.f.name(g.ty) => "type",
+            Some(x) if x.init_hash != g.init_hash => "initializer",
+            _ => continue,
+        };
+        out.globals.push(GlobalChange {
+            name: name.clone(),
+            file: path.into(),
+            line: g.pos.line,
+            function: func.clone(),
+            change,
+        });
+    }
+    for ((name, func), g) in &og {
+        if !ng.contains_key(&(name.clone(), func.clone())) {
+            out.globals.push(GlobalChange {
+                name: name.clone(),
+                file: path.into(),
+                line: g.pos.line,
+                function: func.clone(),
+                change: "removed",
+            });
+        }
+    }
+}

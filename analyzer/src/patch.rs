@@ -1,0 +1,466 @@
+//! Reading and applying patches: unified diffs, `git diff` output and `git format-patch`
+//! mails (one or several), with new, deleted and renamed files. Pure functions on text;
+//! errors name the patch line, or the file, hunk and line that do not apply.
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Patch {
+    /// `Subject:` lines of the mails, in order.
+    pub subjects: Vec<String>,
+    /// CVE ids mentioned in the headers or messages.
+    pub cves: Vec<String>,
+    pub files: Vec<FilePatch>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum FileChange {
+    Modify,
+    Add,
+    Delete,
+    Rename,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FilePatch {
+    /// Path before (None for a new file), after stripping `-p` components.
+    pub old_path: Option<String>,
+    /// Path after (None for a deleted file).
+    pub new_path: Option<String>,
+    pub change: FileChange,
+    pub hunks: Vec<Hunk>,
+    /// 1-based line of the patch where this file's section starts.
+    pub patch_line: usize,
+}
+
+impl FilePatch {
+    /// The path the change is about: the new one, else the old one.
+    pub fn path(&self) -> &str {
+        self.new_path.as_deref().or(self.old_path.as_deref()).unwrap_or("")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum LineKind {
+    Context,
+    Remove,
+    Add,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hunk {
+    pub old_start: usize,
+    pub old_len: usize,
+    pub new_start: usize,
+    pub new_len: usize,
+    pub lines: Vec<(LineKind, String)>,
+    /// 1-based line of the `@@` header in the patch.
+    pub patch_line: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatchError {
+    /// 1-based line in the patch text.
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for PatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "patch line {}: {}", self.line, self.message)
+    }
+}
+
+/// Why a file patch does not apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyError {
+    pub file: String,
+    /// 1-based hunk number in this file's section.
+    pub hunk: usize,
+    /// 1-based line in the original file where the hunk was expected.
+    pub line: usize,
+    /// 1-based line of the hunk header in the patch.
+    pub patch_line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: hunk #{} (patch line {}) does not apply at line {}: {}",
+            self.file, self.hunk, self.patch_line, self.line, self.message
+        )
+    }
+}
+
+/// How far `apply` may move or loosen a hunk, as patch(1) does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fuzz {
+    /// Lines a hunk may move from where its header says.
+    pub max_offset: usize,
+    /// Context lines that may be ignored at each end of a hunk.
+    pub max_fuzz: usize,
+}
+
+/// What `apply` had to do to a hunk that did not apply exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApplyNote {
+    pub file: String,
+    pub hunk: usize,
+    pub offset: isize,
+    pub fuzz: usize,
+}
+
+fn strip_path(p: &str, strip: usize) -> String {
+    let p = p.split('\t').next().unwrap_or(p).trim();
+    let mut rest = p;
+    for _ in 0..strip {
+        match rest.find('/') {
+            Some(i) => rest = &rest[i + 1..],
+            None => break,
+        }
+    }
+    rest.to_string()
+}
+
+fn parse_range(s: &str) -> Option<(usize, usize)> {
+    let mut it = s.splitn(2, ',');
+    let start = it.next()?.parse().ok()?;
+    let len = match it.next() {
+        Some(l) => l.parse().ok()?,
+        None => 1,
+    };
+    Some((start, len))
+}
+
+/// Parses a patch. `strip` is `-p`: leading path components to remove (usually 1).
+pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
+    let mut patch = Patch::default();
+    let mut lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    if text.ends_with('\n') {
+        lines.pop();
+    }
+    let mut cur: Option<FilePatch> = None;
+    let mut i = 0;
+    let finish = |cur: &mut Option<FilePatch>, patch: &mut Patch| {
+        if let Some(f) = cur.take() {
+            patch.files.push(f);
+        }
+    };
+    while i < lines.len() {
+        let l = lines[i];
+        let lineno = i + 1;
+        if let Some(s) = l.strip_prefix("Subject: ") {
+            patch.subjects.push(s.trim().to_string());
+        }
+        for w in l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if w.len() > 8 && w.starts_with("CVE-") && !patch.cves.iter().any(|c| c == w) {
+                patch.cves.push(w.to_string());
+            }
+        }
+        if let Some(rest) = l.strip_prefix("diff --git ") {
+            finish(&mut cur, &mut patch);
+            let (a, b) = split_git_paths(rest)
+                .ok_or(PatchError { line: lineno, message: "malformed `diff --git` line".into() })?;
+            cur = Some(FilePatch {
+                old_path: Some(strip_path(&a, strip)),
+                new_path: Some(strip_path(&b, strip)),
+                change: FileChange::Modify,
+                hunks: vec![],
+                patch_line: lineno,
+            });
+        } else if l.starts_with("new file mode") {
+            if let Some(f) = cur.as_mut() {
+                f.change = FileChange::Add;
+                f.old_path = None;
+            }
+        } else if l.starts_with("deleted file mode") {
+            if let Some(f) = cur.as_mut() {
+                f.change = FileChange::Delete;
+                f.new_path = None;
+            }
+        } else if let Some(p) = l.strip_prefix("rename from ") {
+            if let Some(f) = cur.as_mut() {
+                f.change = FileChange::Rename;
+                f.old_path = Some(p.trim().to_string());
+            }
+        } else if let Some(p) = l.strip_prefix("rename to ") {
+            if let Some(f) = cur.as_mut() {
+                f.change = FileChange::Rename;
+                f.new_path = Some(p.trim().to_string());
+            }
+        } else if l.starts_with("--- ") && i + 1 < lines.len() && lines[i + 1].starts_with("+++ ") {
+            let old = l[4..].trim();
+            let new = lines[i + 1][4..].trim();
+            let in_git = cur.as_ref().is_some_and(|f| f.hunks.is_empty() && f.patch_line + 6 >= lineno);
+            if !in_git {
+                finish(&mut cur, &mut patch);
+                cur = Some(FilePatch {
+                    old_path: None,
+                    new_path: None,
+                    change: FileChange::Modify,
+                    hunks: vec![],
+                    patch_line: lineno,
+                });
+            }
+            let f = cur.as_mut().expect("set just above");
+            f.old_path = (!old.starts_with("/dev/null")).then(|| strip_path(old, strip));
+            f.new_path = (!new.starts_with("/dev/null")).then(|| strip_path(new, strip));
+            f.change = match (&f.old_path, &f.new_path) {
+                (None, Some(_)) => FileChange::Add,
+                (Some(_), None) => FileChange::Delete,
+                (Some(a), Some(b)) if a != b => FileChange::Rename,
+                _ => f.change,
+            };
+            i += 2;
+            continue;
+        } else if l.starts_with("@@ ") {
+            let Some(f) = cur.as_mut() else {
+                return Err(PatchError { line: lineno, message: "hunk header before any file header".into() });
+            };
+            let (hunk, next) = parse_hunk(&lines, i)?;
+            f.hunks.push(hunk);
+            i = next;
+            continue;
+        }
+        i += 1;
+    }
+    finish(&mut cur, &mut patch);
+    patch.files.retain(|f| !f.hunks.is_empty() || f.change != FileChange::Modify);
+    if patch.files.is_empty() {
+        return Err(PatchError { line: 1, message: "no file changes found: not a unified diff".into() });
+    }
+    Ok(patch)
+}
+
+fn split_git_paths(rest: &str) -> Option<(String, String)> {
+    // `a/x b/x`; paths with spaces are rare in kernels: split at " b/".
+    let k = rest.find(" b/")?;
+    Some((rest[..k].to_string(), rest[k + 1..].to_string()))
+}
+
+fn parse_hunk(lines: &[&str], at: usize) -> Result<(Hunk, usize), PatchError> {
+    let l = lines[at];
+    let err = |m: &str| PatchError { line: at + 1, message: m.to_string() };
+    let inner =
+        l.strip_prefix("@@ -").and_then(|r| r.split(" @@").next()).ok_or_else(|| err("malformed hunk header"))?;
+    let (old, new) = inner.split_once(" +").ok_or_else(|| err("malformed hunk header"))?;
+    let (old_start, old_len) = parse_range(old).ok_or_else(|| err("malformed old range in hunk header"))?;
+    let (new_start, new_len) = parse_range(new).ok_or_else(|| err("malformed new range in hunk header"))?;
+    let mut h = Hunk { old_start, old_len, new_start, new_len, lines: vec![], patch_line: at + 1 };
+    let (mut seen_old, mut seen_new) = (0, 0);
+    let mut i = at + 1;
+    while seen_old < old_len || seen_new < new_len {
+        let Some(&l) = lines.get(i) else {
+            return Err(PatchError {
+                line: i,
+                message: format!("hunk ends early: {seen_old}/{old_len} old and {seen_new}/{new_len} new lines"),
+            });
+        };
+        let (kind, text) = match l.as_bytes().first() {
+            Some(b' ') => (LineKind::Context, &l[1..]),
+            None => (LineKind::Context, ""),
+            Some(b'-') => (LineKind::Remove, &l[1..]),
+            Some(b'+') => (LineKind::Add, &l[1..]),
+            Some(b'\\') => {
+                i += 1;
+                continue;
+            }
+            _ => {
+                return Err(PatchError {
+                    line: i + 1,
+                    message: format!(
+                        "unexpected line in hunk (expected ' ', '-' or '+'): {:?}",
+                        l.chars().take(40).collect::<String>()
+                    ),
+                })
+            }
+        };
+        match kind {
+            LineKind::Context => {
+                seen_old += 1;
+                seen_new += 1;
+            }
+            LineKind::Remove => seen_old += 1,
+            LineKind::Add => seen_new += 1,
+        }
+        if seen_old > old_len || seen_new > new_len {
+            return Err(PatchError { line: i + 1, message: "hunk has more lines than its header says".into() });
+        }
+        h.lines.push((kind, text.to_string()));
+        i += 1;
+    }
+    while lines.get(i).is_some_and(|l| l.starts_with('\\')) {
+        i += 1;
+    }
+    Ok((h, i))
+}
+
+/// Applies one file's hunks to its original text. Without `fuzz`, every hunk must match
+/// exactly where its header says (after the shift of earlier hunks).
+pub fn apply(original: &str, fp: &FilePatch, fuzz: Option<Fuzz>) -> Result<(String, Vec<ApplyNote>), ApplyError> {
+    let ends_nl = original.ends_with('\n') || original.is_empty();
+    let mut lines: Vec<String> = original.lines().map(|s| s.to_string()).collect();
+    let mut notes = Vec::new();
+    let mut shift: isize = 0;
+    for (k, h) in fp.hunks.iter().enumerate() {
+        let old: Vec<&str> = h.lines.iter().filter(|(t, _)| *t != LineKind::Add).map(|(_, s)| s.as_str()).collect();
+        let new: Vec<&str> = h.lines.iter().filter(|(t, _)| *t != LineKind::Remove).map(|(_, s)| s.as_str()).collect();
+        let want = (h.old_start as isize - 1 + shift).max(0) as usize;
+        let want = if h.old_len == 0 { (h.old_start as isize + shift).max(0) as usize } else { want };
+        let fz = fuzz.unwrap_or_default();
+        let found = find_hunk(&lines, &old, want, fz);
+        let Some((at, trim_front, trim_back)) = found else {
+            return Err(ApplyError {
+                file: fp.path().to_string(),
+                hunk: k + 1,
+                line: want + 1,
+                patch_line: h.patch_line,
+                message: mismatch(&lines, &old, want),
+            });
+        };
+        let fuzz_used = trim_front.max(trim_back);
+        if at != want || fuzz_used > 0 {
+            notes.push(ApplyNote {
+                file: fp.path().to_string(),
+                hunk: k + 1,
+                offset: at as isize - want as isize,
+                fuzz: fuzz_used,
+            });
+        }
+        let old_used = old.len() - trim_front - trim_back;
+        let new_used: Vec<String> = new[trim_front.min(new.len())..new.len() - trim_back.min(new.len())]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        lines.splice(at..at + old_used, new_used.iter().cloned());
+        shift += new_used.len() as isize - old_used as isize + (at as isize - want as isize);
+    }
+    let mut out = lines.join("\n");
+    if ends_nl && !lines.is_empty() {
+        out.push('\n');
+    }
+    Ok((out, notes))
+}
+
+fn matches_at(lines: &[String], old: &[&str], at: usize) -> bool {
+    at + old.len() <= lines.len() && old.iter().zip(&lines[at..]).all(|(a, b)| *a == b.as_str())
+}
+
+/// Where the hunk's old lines are: exact position first, then offsets, then fuzz.
+fn find_hunk(lines: &[String], old: &[&str], want: usize, fz: Fuzz) -> Option<(usize, usize, usize)> {
+    for fuzz in 0..=fz.max_fuzz.min(old.len() / 2) {
+        let core = &old[fuzz..old.len() - fuzz];
+        let base = want + fuzz;
+        if matches_at(lines, core, base) {
+            return Some((base, fuzz, fuzz));
+        }
+        for d in 1..=fz.max_offset {
+            if base >= d && matches_at(lines, core, base - d) {
+                return Some((base - d, fuzz, fuzz));
+            }
+            if matches_at(lines, core, base + d) {
+                return Some((base + d, fuzz, fuzz));
+            }
+        }
+    }
+    None
+}
+
+fn mismatch(lines: &[String], old: &[&str], at: usize) -> String {
+    if at + old.len() > lines.len() {
+        return format!("the file has {} lines; the hunk needs {} from line {}", lines.len(), old.len(), at + 1);
+    }
+    for (k, (a, b)) in old.iter().zip(&lines[at..]).enumerate() {
+        if *a != b.as_str() {
+            return format!(
+                "line {} is {:?}, the patch expects {:?}",
+                at + k + 1,
+                b.chars().take(60).collect::<String>(),
+                a.chars().take(60).collect::<String>()
+            );
+        }
+    }
+    "no match".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIFF: &str = "From 1 Mon Sep 17 00:00:00 2001\nSubject: [PATCH] fix CVE-2024-1234 in foo\n\n---\n\
+diff --git a/kernel/a.c b/kernel/a.c\nindex 1..2 100644\n--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,3 +1,3 @@\n int a(void)\n-{ return 1; }\n+{ return 2; }\n int b;\n\
+diff --git a/kernel/new.c b/kernel/new.c\nnew file mode 100644\n--- /dev/null\n+++ b/kernel/new.c\n@@ -0,0 +1 @@\n+int n;\n\
+diff --git a/old.h b/renamed.h\nsimilarity index 100%\nrename from old.h\nrename to renamed.h\n";
+
+    #[test]
+    fn parses_git_format_patch_with_new_and_renamed_files() {
+        let p = parse(DIFF, 1).unwrap();
+        assert_eq!(p.subjects, vec!["[PATCH] fix CVE-2024-1234 in foo"]);
+        assert_eq!(p.cves, vec!["CVE-2024-1234"]);
+        let kinds: Vec<(FileChange, &str)> = p.files.iter().map(|f| (f.change, f.path())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (FileChange::Modify, "kernel/a.c"),
+                (FileChange::Add, "kernel/new.c"),
+                (FileChange::Rename, "renamed.h")
+            ]
+        );
+        let (out, notes) = apply("int a(void)\n{ return 1; }\nint b;\n", &p.files[0], None).unwrap();
+        assert_eq!(out, "int a(void)\n{ return 2; }\nint b;\n");
+        assert!(notes.is_empty());
+        assert_eq!(apply("", &p.files[1], None).unwrap().0, "int n;\n");
+    }
+
+    #[test]
+    fn a_hunk_that_does_not_match_is_refused_with_its_place() {
+        let p = parse(DIFF, 1).unwrap();
+        let e = apply("int a(void)\n{ return 3; }\nint b;\n", &p.files[0], None).unwrap_err();
+        assert_eq!((e.file.as_str(), e.hunk, e.line, e.patch_line), ("kernel/a.c", 1, 1, 9));
+        assert!(e.message.contains("line 2"), "{}", e.message);
+    }
+
+    #[test]
+    fn offset_and_fuzz_are_allowed_only_when_asked_and_reported() {
+        let p = parse(DIFF, 1).unwrap();
+        let shifted = "// new first line\nint a(void)\n{ return 1; }\nint b;\n";
+        assert!(apply(shifted, &p.files[0], None).is_err());
+        let (out, notes) = apply(shifted, &p.files[0], Some(Fuzz { max_offset: 5, max_fuzz: 0 })).unwrap();
+        assert!(out.contains("return 2"));
+        assert_eq!(notes, vec![ApplyNote { file: "kernel/a.c".into(), hunk: 1, offset: 1, fuzz: 0 }]);
+        let fuzzy = "int a(int x)\n{ return 1; }\nint b;\n";
+        let (out, notes) = apply(fuzzy, &p.files[0], Some(Fuzz { max_offset: 0, max_fuzz: 1 })).unwrap();
+        assert_eq!(out, "int a(int x)\n{ return 2; }\nint b;\n");
+        assert_eq!(notes[0].fuzz, 1);
+    }
+
+    #[test]
+    fn malformed_diffs_are_errors_with_a_line() {
+        assert_eq!(parse("hello\nworld\n", 1).unwrap_err().line, 1);
+        let e = parse("--- a/x.c\n+++ b/x.c\n@@ -1,2 +1,2 @@\n a\n", 1).unwrap_err();
+        assert!(e.message.contains("ends early"), "{e}");
+        let e = parse("--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n*a\n", 1).unwrap_err();
+        assert_eq!(e.line, 4);
+        assert!(parse("--- a/x.c\n+++ b/x.c\n@@ -x +1 @@\n", 1).is_err());
+    }
+
+    #[test]
+    fn parse_and_apply_never_panic_on_garbage() {
+        let inputs = [
+            "@@ -1 +1 @@",
+            "--- a\n+++ b\n@@ -0,0 +0,0 @@\n",
+            "--- a\n+++ b\n@@ -99999999999999999999 +1 @@\n",
+            "diff --git x\n",
+            "--- \n+++ \n@@ -1,1 +1,1 @@\n-\n+\n",
+        ];
+        for i in inputs {
+            if let Ok(p) = parse(i, 1) {
+                for f in &p.files {
+                    let _ = apply("a\nb\n", f, Some(Fuzz { max_offset: 3, max_fuzz: 2 }));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,700 @@
+//! The update plan: from a change set and the tree's graphs to what a live update needs
+//! — redirection points, clones with their reasons, changed types with every access,
+//! quiescence conditions, update groups and hazards. See docs/plan-format.md.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use petgraph::graph::NodeIndex;
+use petgraph::Direction;
+use serde::Serialize;
+
+use crate::changes::{ChangeSet, FnChangeKind};
+use crate::db::{call_graph, file_facts, symbol_table, AnalysisDb, Db};
+use crate::facts::FnAttrs;
+use crate::lex::{Lexer, Tok};
+use crate::query::{self, AccessSite};
+use crate::symbols::strip_type;
+
+/// Version of the plan's JSON form (docs/plan-format.md, docs/plan.schema.json).
+pub const PLAN_VERSION: u32 = 1;
+
+/// The texts of files that mention a word: the analyzer asks, the caller does the IO
+/// (a lexical prefilter over the tree in the CLI, a map in tests).
+pub trait TextSource {
+    fn files_mentioning(&self, word: &str) -> Vec<(String, Arc<[u8]>)>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Place {
+    pub function: String,
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Redirect {
+    pub place: Place,
+    /// `ftrace` (a patchable fentry site) or `jmp` (no fentry: `notrace`; the entry is
+    /// overwritten with a jump, the DynAMOS way).
+    pub mechanism: &'static str,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CloneNeed {
+    pub place: Place,
+    /// Why, from the change to this function: each step names a function or macro.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShadowField {
+    pub field: String,
+    pub field_type: String,
+    /// How objects get the field: attached at allocation, detached at free, and
+    /// `get_or_alloc` for objects that exist before the update.
+    pub strategy: Vec<&'static str>,
+    /// Accesses of the new field in the new code: they must be rewritten to shadow calls.
+    pub rewrite: Vec<AccessSite>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TypePlan {
+    pub key: String,
+    pub layout_changed: bool,
+    pub accesses: Vec<AccessSite>,
+    /// `sizeof` uses naming the type: allocation and copy sizes.
+    pub sizeof_sites: Vec<Place>,
+    /// Types that embed this one by value (their layout changes too).
+    pub embedded_in: Vec<String>,
+    pub shadow: Vec<ShadowField>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NeverQuiescent {
+    pub place: Place,
+    /// Why it never returns: a kernel thread body, or a blocking infinite loop.
+    pub why: String,
+    /// `loop-extraction` when the looping function itself changes, else
+    /// `adaptive-cloning` (running invocations stay in the old version, new calls enter
+    /// the new one).
+    pub needs: &'static str,
+    /// The call path from this function to a changed one.
+    pub path: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub members: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Quiescence {
+    /// Functions that must be off every stack (and not under any PC) before the switch.
+    pub off_stack: Vec<String>,
+    pub never_quiescent: Vec<NeverQuiescent>,
+    pub groups: Vec<Group>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warning,
+    Note,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hazard {
+    pub code: &'static str,
+    pub level: Level,
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+    pub help: &'static str,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub schema_version: u32,
+    pub changes: ChangeSet,
+    pub redirections: Vec<Redirect>,
+    pub clones: Vec<CloneNeed>,
+    pub types: Vec<TypePlan>,
+    pub quiescence: Quiescence,
+    pub hazards: Vec<Hazard>,
+}
+
+/// Calls that block: a loop around one of them sleeps forever between iterations.
+const BLOCKING: &[&str] = &[
+    "schedule",
+    "schedule_timeout",
+    "schedule_timeout_interruptible",
+    "schedule_timeout_uninterruptible",
+    "schedule_timeout_idle",
+    "io_schedule",
+    "wait_event",
+    "wait_event_interruptible",
+    "wait_event_timeout",
+    "wait_event_interruptible_timeout",
+    "wait_event_freezable",
+    "wait_event_killable",
+    "interruptible_sleep_on",
+    "interruptible_sleep_on_timeout",
+    "sleep_on",
+    "msleep",
+    "msleep_interruptible",
+    "ssleep",
+    "wait_for_completion",
+    "wait_for_completion_interruptible",
+    "kthread_parkme",
+    "freezable_schedule",
+    "try_to_freeze",
+];
+const THREAD_STARTERS: &[&str] = &[
+    "kernel_thread",
+    "kthread_run",
+    "kthread_create",
+    "kthread_create_on_node",
+    "kthread_run_on_cpu",
+    "kthread_create_on_cpu",
+];
+
+struct Ctx<'a> {
+    db: &'a AnalysisDb,
+    src: &'a dyn TextSource,
+    plan: Plan,
+    clone_set: BTreeMap<(String, String), usize>,
+}
+
+impl Ctx<'_> {
+    fn place_of(&self, n: NodeIndex) -> Place {
+        let g = call_graph(self.db, self.db.workspace());
+        let node = g.graph[n];
+        let file = self.db.files()[node.file as usize];
+        let facts = file_facts(self.db, file);
+        let f = &facts.functions[node.func as usize];
+        Place {
+            function: facts.name(f.name).to_string(),
+            file: file.path(self.db).clone(),
+            line: f.name_pos.line,
+            col: f.name_pos.col,
+        }
+    }
+
+    fn attrs_of(&self, n: NodeIndex) -> FnAttrs {
+        let g = call_graph(self.db, self.db.workspace());
+        let node = g.graph[n];
+        let facts = file_facts(self.db, self.db.files()[node.file as usize]);
+        facts.functions[node.func as usize].attrs
+    }
+
+    /// Out-of-line code cannot be patched inside an inline or a static function of a
+    /// header: those are copied into every caller.
+    fn is_inlined(&self, n: NodeIndex) -> bool {
+        let a = self.attrs_of(n);
+        a.has(FnAttrs::INLINE)
+            || a.has(FnAttrs::ALWAYS_INLINE)
+            || (a.has(FnAttrs::STATIC) && self.place_of(n).file.ends_with(".h"))
+    }
+
+    fn nodes_named(&self, name: &str, file: Option<&str>) -> Vec<NodeIndex> {
+        let g = call_graph(self.db, self.db.workspace());
+        let all = g.by_name.get(name).cloned().unwrap_or_default();
+        let local: Vec<NodeIndex> =
+            all.iter().copied().filter(|&n| file.is_some_and(|f| self.place_of(n).file == f)).collect();
+        if local.is_empty() {
+            all
+        } else {
+            local
+        }
+    }
+
+    fn add_clone(&mut self, place: Place, reasons: Vec<String>) {
+        let key = (place.function.clone(), place.file.clone());
+        if let Some(&i) = self.clone_set.get(&key) {
+            let r = &mut self.plan.clones[i].reasons;
+            if !r.contains(&reasons.join(" <- ")) && r.len() < 8 {
+                r.push(reasons.join(" <- "));
+            }
+            return;
+        }
+        self.clone_set.insert(key, self.plan.clones.len());
+        self.plan.clones.push(CloneNeed { place, reasons: vec![reasons.join(" <- ")] });
+    }
+
+    /// Callers of `start` that must be cloned, climbing through inlined callers up to
+    /// the first out-of-line function. `why` describes the change at the start.
+    fn clone_callers(&mut self, start: &[NodeIndex], why: String) {
+        let g = call_graph(self.db, self.db.workspace()).clone();
+        let mut queue: VecDeque<(NodeIndex, Vec<String>)> = start.iter().map(|&n| (n, vec![why.clone()])).collect();
+        let mut seen: BTreeSet<NodeIndex> = start.iter().copied().collect();
+        while let Some((n, chain)) = queue.pop_front() {
+            let callee = self.place_of(n).function;
+            for caller in g.graph.neighbors_directed(n, Direction::Incoming) {
+                if !seen.insert(caller) {
+                    continue;
+                }
+                let mut c = chain.clone();
+                c.push(format!("calls {callee}"));
+                let p = self.place_of(caller);
+                if self.is_inlined(caller) {
+                    queue.push_back((caller, c));
+                } else {
+                    self.add_clone(p, c);
+                }
+            }
+        }
+    }
+}
+
+/// Derives the plan. `db` holds the tree before the patch; `new_facts` are the patched
+/// files' facts after it (for accesses of new fields).
+pub fn derive_plan(
+    db: &AnalysisDb,
+    changes: ChangeSet,
+    new_files: &[(String, Arc<crate::FileFacts>)],
+    src: &dyn TextSource,
+) -> Plan {
+    let mut cx = Ctx {
+        db,
+        src,
+        plan: Plan { schema_version: PLAN_VERSION, changes, ..Default::default() },
+        clone_set: BTreeMap::new(),
+    };
+    redirections_and_inline_clones(&mut cx);
+    macro_and_constant_users(&mut cx);
+    type_plans(&mut cx, new_files);
+    quiescence(&mut cx);
+    hazards(&mut cx);
+    let mut plan = cx.plan;
+    plan.redirections.sort_by(|a, b| {
+        (&a.place.file, a.place.line, &a.place.function).cmp(&(&b.place.file, b.place.line, &b.place.function))
+    });
+    plan.clones.sort_by(|a, b| {
+        (&a.place.file, a.place.line, &a.place.function).cmp(&(&b.place.file, b.place.line, &b.place.function))
+    });
+    plan.hazards.sort_by(|a, b| (&a.file, a.line, a.code).cmp(&(&b.file, b.line, b.code)));
+    plan
+}
+
+fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
+    let changes = cx.plan.changes.functions.clone();
+    for c in changes.iter().filter(|c| matches!(c.kind, FnChangeKind::Body | FnChangeKind::Signature)) {
+        let place = Place { function: c.name.clone(), file: c.file.clone(), line: c.line, col: c.col };
+        let inlined = c.is_inline() || (c.attr_bits.has(FnAttrs::STATIC) && c.file.ends_with(".h"));
+        let nodes = cx.nodes_named(&c.name, Some(&c.file));
+        if inlined {
+            cx.clone_callers(&nodes, format!("{} changed (inline: copied into its callers)", c.name));
+        } else {
+            let mechanism = if c.attr_bits.has(FnAttrs::NOTRACE) { "jmp" } else { "ftrace" };
+            let reason = match c.kind {
+                FnChangeKind::Signature => "its signature changed",
+                _ => "its body changed",
+            };
+            cx.plan.redirections.push(Redirect { place, mechanism, reason: reason.to_string() });
+        }
+        if c.kind == FnChangeKind::Signature {
+            cx.clone_callers(&nodes, format!("{} changed its signature (calling convention)", c.name));
+        }
+    }
+}
+
+/// Functions whose body mentions `word` as a token, in files the text source finds.
+fn functions_mentioning(cx: &Ctx<'_>, word: &str) -> Vec<Place> {
+    let mut out = Vec::new();
+    for (path, text) in cx.src.files_mentioning(word) {
+        let Some(file) = cx.db.files().iter().find(|f| *f.path(cx.db) == path).copied() else { continue };
+        let facts = file_facts(cx.db, file);
+        for f in &facts.functions {
+            let body = &text[(f.body.0 as usize).min(text.len())..(f.body.1 as usize).min(text.len())];
+            if Lexer::new(body).any(|t| t.kind == Tok::Ident && &body[t.start..t.end] == word.as_bytes()) {
+                out.push(Place {
+                    function: facts.name(f.name).to_string(),
+                    file: path.clone(),
+                    line: f.name_pos.line,
+                    col: f.name_pos.col,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn macro_and_constant_users(cx: &mut Ctx<'_>) {
+    let macros = cx.plan.changes.macros.clone();
+    for m in macros.iter().filter(|m| m.change == "changed") {
+        let kind = if m.function_like { "macro" } else { "constant macro" };
+        // Uses through other macros count: expand users transitively by name.
+        let mut names = vec![m.name.clone()];
+        let t = symbol_table(cx.db, cx.db.workspace()).clone();
+        for (&id, defs) in t.macros.iter() {
+            if defs.iter().any(|d| d.calls.iter().chain(&d.idents).any(|c| t.name(*c) == m.name)) {
+                names.push(t.name(id).to_string());
+            }
+        }
+        names.sort();
+        names.dedup();
+        for name in names {
+            for p in functions_mentioning(cx, &name) {
+                let nodes = cx.nodes_named(&p.function, Some(&p.file));
+                let via = if name == m.name { String::new() } else { format!(" through {name}") };
+                let why = format!("{kind} {} changed; {} uses it{via}", m.name, p.function);
+                if nodes.iter().any(|&n| cx.is_inlined(n)) {
+                    cx.clone_callers(&nodes, why);
+                } else {
+                    cx.add_clone(p, vec![why]);
+                }
+            }
+        }
+    }
+    let types = cx.plan.changes.types.clone();
+    for t in types.iter().filter(|t| t.enumerators_changed) {
+        // Users of the enum's constants see new values.
+        let key = t.key.strip_prefix("enum ").unwrap_or(&t.key).to_string();
+        for p in functions_mentioning(cx, &key) {
+            let why = format!("{} changed its enumerators; {} uses the type", t.key, p.function);
+            cx.add_clone(p, vec![why]);
+        }
+    }
+}
+
+fn type_plans(cx: &mut Ctx<'_>, new_files: &[(String, Arc<crate::FileFacts>)]) {
+    let types = cx.plan.changes.types.clone();
+    let table = symbol_table(cx.db, cx.db.workspace()).clone();
+    for t in types.iter().filter(|t| t.layout_changed && !t.key.starts_with("enum")) {
+        let accesses = query::accesses(cx.db, &t.key, None);
+        let tag = t.key.split_once(' ').map(|x| x.1).unwrap_or(&t.key).to_string();
+        // sizeof(struct foo), sizeof(*p) with p of that type is found through accesses' functions.
+        let mut sizeof_sites = Vec::new();
+        for (path, _) in cx.src.files_mentioning(&tag) {
+            let Some(file) = cx.db.files().iter().find(|f| *f.path(cx.db) == path).copied() else { continue };
+            let facts = file_facts(cx.db, file);
+            for s in &facts.sizeofs {
+                if strip_type(facts.name(s.arg)) == t.key {
+                    let function =
+                        s.caller.map(|c| facts.name(facts.functions[c as usize].name).to_string()).unwrap_or_default();
+                    sizeof_sites.push(Place { function, file: path.clone(), line: s.pos.line, col: s.pos.col });
+                }
+            }
+        }
+        let mut embedded_in: Vec<String> = table
+            .aggregates
+            .iter()
+            .filter(|(_, defs)| {
+                defs.iter().any(|fields| {
+                    fields.iter().any(|(_, ty)| {
+                        let ty = table.name(*ty);
+                        !ty.contains('*') && strip_type(ty) == t.key
+                    })
+                })
+            })
+            .map(|(k, _)| table.name(*k).to_string())
+            .collect();
+        embedded_in.sort();
+        let mut shadow = Vec::new();
+        for f in t.fields.iter().filter(|f| f.change == "added") {
+            let mut rewrite = Vec::new();
+            for (path, facts) in new_files {
+                for a in facts.accesses.iter().filter(|a| facts.name(a.field) == f.field) {
+                    let function = a.caller.map(|c| facts.name(facts.functions[c as usize].name).to_string());
+                    rewrite.push(AccessSite {
+                        file: path.clone(),
+                        line: a.pos.line,
+                        col: a.pos.col,
+                        offset: a.pos.offset,
+                        function,
+                        aggregate: t.key.clone(),
+                        field: f.field.clone(),
+                        kind: a.kind.as_str(),
+                        operator: if a.arrow { "->" } else { "." },
+                        conditional: a.conditional,
+                    });
+                }
+            }
+            shadow.push(ShadowField {
+                field: f.field.clone(),
+                field_type: f.new_type.clone().unwrap_or_default(),
+                strategy: vec!["attach-at-allocation", "detach-at-free", "get-or-alloc-for-existing-objects"],
+                rewrite,
+            });
+        }
+        // Everything that touches the type's data must agree on its meaning: one group.
+        let mut members: Vec<String> = accesses.iter().filter_map(|a| a.function.clone()).collect();
+        members.sort();
+        members.dedup();
+        if members.len() > 1 && t.fields.iter().any(|f| f.change != "added") {
+            cx.plan.quiescence.groups.push(Group {
+                members: members.clone(),
+                reason: format!("{} changed layout: every function touching it switches at once", t.key),
+            });
+        }
+        if !shadow.is_empty() {
+            let mut m: Vec<String> =
+                shadow.iter().flat_map(|s| s.rewrite.iter().filter_map(|a| a.function.clone())).collect();
+            m.sort();
+            m.dedup();
+            if m.len() > 1 {
+                cx.plan
+                    .quiescence
+                    .groups
+                    .push(Group { members: m, reason: format!("share the new shadow fields of {}", t.key) });
+            }
+        }
+        // Functions reading or writing fields that moved or changed must be cloned;
+        // added fields go to shadow data and leave the old layout alone.
+        if t.fields.iter().any(|f| f.change != "added") {
+            for a in &accesses {
+                if let Some(func) = &a.function {
+                    let why = format!("{} changed layout; {func} accesses .{}", t.key, a.field);
+                    let p = Place { function: func.clone(), file: a.file.clone(), line: a.line, col: a.col };
+                    cx.add_clone(p, vec![why]);
+                }
+            }
+        }
+        cx.plan.types.push(TypePlan {
+            key: t.key.clone(),
+            layout_changed: t.layout_changed,
+            accesses,
+            sizeof_sites,
+            embedded_in,
+            shadow,
+        });
+    }
+}
+
+fn is_blocking_loop(body: &[u8]) -> bool {
+    let toks: Vec<&[u8]> =
+        Lexer::new(body).filter(|t| t.kind != Tok::Directive).map(|t| &body[t.start..t.end]).collect();
+    let has_loop = toks.windows(5).any(|w| w == [&b"for"[..], b"(", b";", b";", b")"])
+        || toks
+            .windows(4)
+            .any(|w| w[0] == b"while" && w[1] == b"(" && (w[2] == b"1" || w[2] == b"true") && w[3] == b")")
+        || toks.windows(4).any(|w| w[0] == b"while" && w[1] == b"(" && w[2] == b"!" && w[3] == b"kthread_should_stop");
+    has_loop && toks.iter().any(|t| BLOCKING.iter().any(|b| b.as_bytes() == *t))
+}
+
+fn quiescence(cx: &mut Ctx<'_>) {
+    let g = call_graph(cx.db, cx.db.workspace()).clone();
+    // The functions being replaced: redirected and cloned.
+    let mut changed: BTreeSet<String> = cx.plan.redirections.iter().map(|r| r.place.function.clone()).collect();
+    changed.extend(cx.plan.clones.iter().map(|c| c.place.function.clone()));
+    cx.plan.quiescence.off_stack = changed.iter().cloned().collect();
+    // Reverse reachability from them, with parents for paths.
+    let mut parent: BTreeMap<NodeIndex, Option<NodeIndex>> = BTreeMap::new();
+    let mut queue = VecDeque::new();
+    for name in &changed {
+        for &n in g.by_name.get(name).map(|v| v.as_slice()).unwrap_or(&[]) {
+            parent.insert(n, None);
+            queue.push_back(n);
+        }
+    }
+    while let Some(n) = queue.pop_front() {
+        if parent.len() > 50_000 {
+            break;
+        }
+        for c in g.graph.neighbors_directed(n, Direction::Incoming) {
+            if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(c) {
+                e.insert(Some(n));
+                queue.push_back(c);
+            }
+        }
+    }
+    // Kernel-thread bodies: first argument of the thread starters.
+    let mut threads: BTreeSet<String> = BTreeSet::new();
+    for starter in THREAD_STARTERS {
+        for (_, text) in cx.src.files_mentioning(starter) {
+            let toks: Vec<&[u8]> =
+                Lexer::new(&text).filter(|t| t.kind != Tok::Directive).map(|t| &text[t.start..t.end]).collect();
+            for w in toks.windows(3) {
+                if w[0] == starter.as_bytes() && w[1] == b"(" {
+                    threads.insert(String::from_utf8_lossy(w[2]).into_owned());
+                }
+            }
+        }
+    }
+    let mut texts: BTreeMap<String, Arc<[u8]>> = BTreeMap::new();
+    let mut found = Vec::new();
+    for (&n, _) in parent.iter() {
+        let p = cx.place_of(n);
+        let is_thread = threads.contains(&p.function);
+        let text = match texts.get(&p.file) {
+            Some(t) => Some(t.clone()),
+            None => cx.src.files_mentioning(&p.function).into_iter().find(|(f, _)| *f == p.file).map(|(f, t)| {
+                texts.insert(f, t.clone());
+                t
+            }),
+        };
+        let node = g.graph[n];
+        let facts = file_facts(cx.db, cx.db.files()[node.file as usize]);
+        let body = facts.functions[node.func as usize].body;
+        let loops = text
+            .as_ref()
+            .is_some_and(|t| is_blocking_loop(&t[(body.0 as usize).min(t.len())..(body.1 as usize).min(t.len())]));
+        if !is_thread && !loops {
+            continue;
+        }
+        let mut path = vec![p.function.clone()];
+        let mut cur = n;
+        while let Some(Some(next)) = parent.get(&cur) {
+            path.push(cx.place_of(*next).function);
+            cur = *next;
+        }
+        let why = match (is_thread, loops) {
+            (true, true) => "a kernel thread's body, looping forever around a blocking call",
+            (true, false) => "a kernel thread's body",
+            _ => "loops forever around a blocking call",
+        };
+        let needs = if changed.contains(&p.function) { "loop-extraction" } else { "adaptive-cloning" };
+        found.push(NeverQuiescent { place: p, why: why.to_string(), needs, path });
+    }
+    found.sort_by(|a, b| (&a.place.file, a.place.line).cmp(&(&b.place.file, b.place.line)));
+    cx.plan.quiescence.never_quiescent = found;
+}
+
+fn hazard(
+    cx: &mut Ctx<'_>,
+    code: &'static str,
+    level: Level,
+    file: &str,
+    line: u32,
+    message: String,
+    help: &'static str,
+) {
+    cx.plan.hazards.push(Hazard { code, level, file: file.to_string(), line, col: 1, message, help });
+}
+
+fn hazards(cx: &mut Ctx<'_>) {
+    let ch = cx.plan.changes.clone();
+    for f in &ch.functions {
+        if !f.is_semantic() {
+            continue;
+        }
+        if f.attr_bits.has(FnAttrs::INIT) || f.attr_bits.has(FnAttrs::EXIT) {
+            hazard(
+                cx,
+                "DW1001",
+                Level::Error,
+                &f.file,
+                f.line,
+                format!("`{}` is __init/__exit code: it already ran (or never will) and its memory is freed", f.name),
+                "move the fix into code that runs after boot, or apply the change at the next reboot",
+            );
+        }
+        if f.attr_bits.has(FnAttrs::NOTRACE) && !f.is_inline() {
+            hazard(
+                cx,
+                "DW1005",
+                Level::Warning,
+                &f.file,
+                f.line,
+                format!("`{}` is notrace: it has no ftrace entry; its entry will be overwritten with a jmp", f.name),
+                "check that nothing else patches this function's entry",
+            );
+        }
+        if f.is_inline()
+            && cx.plan.clones.iter().all(|c| !c.reasons.iter().any(|r| r.starts_with(&format!("{} changed", f.name))))
+        {
+            hazard(
+                cx,
+                "DW1005",
+                Level::Warning,
+                &f.file,
+                f.line,
+                format!("`{}` is inline and no out-of-line caller was found: nothing to patch", f.name),
+                "the change takes effect only where the function is compiled in; check the callers",
+            );
+        }
+        if f.kind == FnChangeKind::Removed {
+            hazard(
+                cx,
+                "DW1008",
+                Level::Note,
+                &f.file,
+                f.line,
+                format!("`{}` is removed: the old version stays in memory for its remaining callers", f.name),
+                "callers that are not updated keep calling the old version",
+            );
+        }
+    }
+    for g in &ch.globals {
+        match (g.function.as_ref(), g.change) {
+            (Some(func), "added" | "removed") => hazard(
+                cx,
+                "DW1003",
+                Level::Error,
+                &g.file,
+                g.line,
+                format!("static local `{}` {} in `{func}`: its state cannot move between versions", g.name, g.change),
+                "keep the static local, or give the new version shadow state initialised from the old one",
+            ),
+            (None, "initializer") => hazard(
+                cx,
+                "DW1002",
+                Level::Error,
+                &g.file,
+                g.line,
+                format!("the initializer of `{}` changed: a live update does not re-run static initialisation", g.name),
+                "write the new value from the update's apply hook",
+            ),
+            (None, "type") => hazard(
+                cx,
+                "DW1002",
+                Level::Error,
+                &g.file,
+                g.line,
+                format!("the type of `{}` changed: existing data keeps the old layout", g.name),
+                "keep the old variable and add a shadow variable",
+            ),
+            _ => {}
+        }
+    }
+    for (path, kind) in &ch.other_files {
+        match *kind {
+            "assembly" => hazard(
+                cx,
+                "DW1004",
+                Level::Error,
+                path,
+                1,
+                "an assembly file changed: dynwalk does not update assembly".to_string(),
+                "rewrite the change in C or apply it at the next reboot",
+            ),
+            "kconfig" | "makefile" => hazard(
+                cx,
+                "DW1007",
+                Level::Warning,
+                path,
+                1,
+                format!("a {kind} file changed: the running kernel's configuration and build do not change"),
+                "check that the change does not alter code that is already built",
+            ),
+            _ => {}
+        }
+    }
+    let nq: BTreeSet<String> = cx.plan.quiescence.never_quiescent.iter().map(|n| n.place.function.clone()).collect();
+    let types = cx.plan.types.clone();
+    for t in
+        types.iter().filter(|t| ch.types.iter().any(|c| c.key == t.key && c.fields.iter().any(|f| f.change != "added")))
+    {
+        let touched: Vec<&str> =
+            t.accesses.iter().filter_map(|a| a.function.as_deref()).filter(|f| nq.contains(*f)).collect();
+        if let Some(f) = touched.first() {
+            let (file, line) =
+                ch.types.iter().find(|c| c.key == t.key).map(|c| (c.file.clone(), c.line)).unwrap_or_default();
+            hazard(
+                cx,
+                "DW1006",
+                Level::Error,
+                &file,
+                line,
+                format!("{} changes layout and `{f}`, which never quiesces, accesses it", t.key),
+                "add the new fields as shadow data instead of changing the layout",
+            );
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `dynwalk plan`: read the patch, apply it in memory, classify the changes, derive and
+//! render the plan. Nothing is written anywhere but stdout.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use dynwalk_analyzer::changes::{classify_file, file_kind, ChangeSet};
+use dynwalk_analyzer::db::file_facts;
+use dynwalk_analyzer::patch::{self, FileChange, Fuzz};
+use dynwalk_analyzer::plan::{derive_plan, Plan, TextSource};
+use rayon::prelude::*;
+
+use crate::error::CliError;
+use crate::load::{load, LoadOptions};
+
+pub struct PlanArgs {
+    pub load: LoadOptions,
+    pub patch: String,
+    pub strip: usize,
+    pub fuzz: bool,
+}
+
+/// The lexical prefilter: which files of the tree mention a word (memmem over the bytes,
+/// in parallel), memoized per word.
+struct TreeText {
+    root: PathBuf,
+    files: Vec<String>,
+    memo: Mutex<HashMap<String, Vec<(String, Arc<[u8]>)>>>,
+}
+
+impl TextSource for TreeText {
+    fn files_mentioning(&self, word: &str) -> Vec<(String, Arc<[u8]>)> {
+        if let Some(v) = self.memo.lock().ok().and_then(|m| m.get(word).cloned()) {
+            return v;
+        }
+        let finder = memchr::memmem::Finder::new(word.as_bytes());
+        let v: Vec<(String, Arc<[u8]>)> = self
+            .files
+            .par_iter()
+            .filter_map(|rel| {
+                let bytes = std::fs::read(self.root.join(rel)).ok()?;
+                finder.find(&bytes).map(|_| (rel.clone(), Arc::from(bytes)))
+            })
+            .collect();
+        if let Ok(mut m) = self.memo.lock() {
+            m.insert(word.to_string(), v.clone());
+        }
+        v
+    }
+}
+
+pub struct Planned {
+    pub plan: Plan,
+    pub tree: PathBuf,
+    pub notes: Vec<patch::ApplyNote>,
+    pub subjects: Vec<String>,
+    pub cves: Vec<String>,
+}
+
+fn read_patch(p: &str) -> Result<String, CliError> {
+    let mut s = Vec::new();
+    if p == "-" {
+        std::io::stdin().read_to_end(&mut s).map_err(|e| CliError::Input(format!("stdin: {e}")))?;
+    } else {
+        s = std::fs::read(p).map_err(|e| CliError::Input(format!("{p}: {e}")))?;
+    }
+    Ok(String::from_utf8_lossy(&s).into_owned())
+}
+
+pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
+    let text = read_patch(&a.patch)?;
+    let parsed = patch::parse(&text, a.strip).map_err(|e| CliError::BadPatch(format!("{}: {e}", a.patch)))?;
+    let l = load(&a.load, true)?;
+    let config = a.load.config.as_deref().map(crate::load::read_config).transpose()?;
+    let fuzz = a.fuzz.then_some(Fuzz { max_offset: 1000, max_fuzz: 2 });
+    let mut changes = ChangeSet::default();
+    let mut notes = Vec::new();
+    let mut new_facts = Vec::new();
+    for fp in &parsed.files {
+        let path = fp.path().to_string();
+        check_path(&path)?;
+        // `diff -N` writes new files against an empty old file rather than /dev/null.
+        let creates = fp.change == FileChange::Add || fp.hunks.iter().all(|h| h.old_start == 0 && h.old_len == 0);
+        let old_path = fp.old_path.clone().unwrap_or_else(|| path.clone());
+        let old_text = match std::fs::read(l.tree.join(&old_path)) {
+            Ok(bytes) if fp.change != FileChange::Add => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(_) => {
+                return Err(CliError::NoApply(format!(
+                    "{path}: the patch creates this file but the tree already has it"
+                )))
+            }
+            Err(_) if creates => String::new(),
+            Err(e) => {
+                return Err(CliError::NoApply(format!(
+                    "{old_path}: the patch changes this file but the tree has none: {e}"
+                )))
+            }
+        };
+        let (new_text, n) = match fp.change {
+            FileChange::Delete => (String::new(), vec![]),
+            _ if fp.hunks.is_empty() => (old_text.clone(), vec![]),
+            _ => patch::apply(&old_text, fp, fuzz).map_err(|e| CliError::NoApply(e.to_string()))?,
+        };
+        notes.extend(n);
+        let kind = file_kind(&path);
+        if kind != "c" {
+            changes.other_files.push((path.clone(), kind));
+            continue;
+        }
+        let old = (!creates)
+            .then(|| l.db.files().iter().find(|f| *f.path(&l.db) == old_path).map(|f| file_facts(&l.db, *f).clone()));
+        let old = old.flatten().map(|f| (old_text.as_bytes().to_vec(), f));
+        let new = (fp.change != FileChange::Delete)
+            .then(|| Arc::new(dynwalk_analyzer::extract(new_text.as_bytes(), config.as_ref())));
+        classify_file(
+            &path,
+            old.as_ref().map(|(t, f)| (t.as_slice(), f.as_ref())),
+            new.as_ref().map(|f| (new_text.as_bytes(), f.as_ref())),
+            &mut changes,
+        );
+        if let Some(f) = new {
+            new_facts.push((path, f));
+        }
+    }
+    let files: Vec<String> = l.db.files().iter().map(|f| f.path(&l.db).clone()).collect();
+    let src = TreeText { root: l.tree.clone(), files, memo: Mutex::new(HashMap::new()) };
+    let plan = derive_plan(&l.db, changes, &new_facts, &src);
+    Ok(Planned { plan, tree: l.tree, notes, subjects: parsed.subjects, cves: parsed.cves })
+}
+
+/// A patch path must stay inside the tree.
+fn check_path(p: &str) -> Result<(), CliError> {
+    let path = Path::new(p);
+    if p.is_empty() || path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(CliError::BadPatch(format!("{p:?}: a patch path must be relative and stay inside the tree")));
+    }
+    Ok(())
+}
+
+/// Human output: one section per part of the plan, each item with a code frame and why.
+pub fn render(p: &Planned) -> String {
+    let mut frames = crate::render::Frames::new(&p.tree);
+    let plan = &p.plan;
+    let mut o = String::new();
+    for s in &p.subjects {
+        o.push_str(&format!("patch: {s}\n"));
+    }
+    if !p.cves.is_empty() {
+        o.push_str(&format!("cves: {}\n", p.cves.join(", ")));
+    }
+    for n in &p.notes {
+        o.push_str(&format!(
+            "note: {} hunk #{} applied with offset {} and fuzz {}\n",
+            n.file, n.hunk, n.offset, n.fuzz
+        ));
+    }
+    o.push_str("\n== changes ==\n");
+    for f in &plan.changes.functions {
+        let attrs = if f.attrs.is_empty() { String::new() } else { format!(" [{}]", f.attrs.join(" ")) };
+        o.push_str(&format!("function {} {}:{}: {}{attrs}\n", f.name, f.file, f.line, kebab(&format!("{:?}", f.kind))));
+    }
+    for t in &plan.changes.types {
+        let fields: Vec<String> = t.fields.iter().map(|f| format!("{} {}", f.change, f.field)).collect();
+        o.push_str(&format!("type {} {}:{}: {} {}\n", t.key, t.file, t.line, t.change, fields.join(", ")));
+    }
+    for m in &plan.changes.macros {
+        o.push_str(&format!("macro {} {}:{}: {}\n", m.name, m.file, m.line, m.change));
+    }
+    for g in &plan.changes.globals {
+        let inf = g.function.as_ref().map(|f| format!(" (static local of {f})")).unwrap_or_default();
+        o.push_str(&format!("variable {}{inf} {}:{}: {}\n", g.name, g.file, g.line, g.change));
+    }
+    for (f, k) in &plan.changes.other_files {
+        o.push_str(&format!("{k} file {f} changed\n"));
+    }
+    o.push_str(&format!("\n== redirections ({}) ==\n", plan.redirections.len()));
+    for r in &plan.redirections {
+        o.push_str(&frames.frame(
+            &r.place.file,
+            r.place.line,
+            r.place.col,
+            &format!("redirect {} ({}): {}", r.place.function, r.mechanism, r.reason),
+        ));
+    }
+    o.push_str(&format!("\n== clones ({}) ==\n", plan.clones.len()));
+    for c in &plan.clones {
+        o.push_str(&frames.frame(&c.place.file, c.place.line, c.place.col, &format!("clone {}", c.place.function)));
+        for r in &c.reasons {
+            o.push_str(&format!("   = because {r}\n"));
+        }
+    }
+    for t in &plan.types {
+        o.push_str(&format!(
+            "\n== type {} ({} accesses, {} sizeof sites) ==\n",
+            t.key,
+            t.accesses.len(),
+            t.sizeof_sites.len()
+        ));
+        for a in &t.accesses {
+            let who = a.function.as_deref().unwrap_or("<file scope>");
+            o.push_str(&format!("  {}:{}:{} {} {}{} in {who}\n", a.file, a.line, a.col, a.kind, a.operator, a.field));
+        }
+        for s in &t.sizeof_sites {
+            o.push_str(&format!("  {}:{}:{} sizeof in {}\n", s.file, s.line, s.col, s.function));
+        }
+        if !t.embedded_in.is_empty() {
+            o.push_str(&format!("  embedded by value in: {}\n", t.embedded_in.join(", ")));
+        }
+        for s in &t.shadow {
+            o.push_str(&format!("  shadow field {}: {} ({})\n", s.field, s.field_type, s.strategy.join(", ")));
+            for a in &s.rewrite {
+                o.push_str(&format!(
+                    "    rewrite {}:{}:{} {} in {}\n",
+                    a.file,
+                    a.line,
+                    a.col,
+                    a.kind,
+                    a.function.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+    }
+    let q = &plan.quiescence;
+    let off = if q.off_stack.is_empty() { "(none)".to_string() } else { q.off_stack.join(", ") };
+    o.push_str(&format!("\n== quiescence ==\noff every stack before the switch: {off}\n"));
+    for n in &q.never_quiescent {
+        o.push_str(&frames.frame(
+            &n.place.file,
+            n.place.line,
+            n.place.col,
+            &format!("{} never quiesces: {}; needs {}", n.place.function, n.why, n.needs),
+        ));
+        o.push_str(&format!("   = path: {}\n", n.path.join(" -> ")));
+    }
+    for g in &q.groups {
+        o.push_str(&format!("group {{{}}}: {}\n", g.members.join(", "), g.reason));
+    }
+    o.push_str(&format!("\n== hazards ({}) ==\n", plan.hazards.len()));
+    for h in &plan.hazards {
+        o.push_str(&format!(
+            "{}[{}]: {}\n",
+            match h.level {
+                dynwalk_analyzer::plan::Level::Error => "error",
+                dynwalk_analyzer::plan::Level::Warning => "warning",
+                dynwalk_analyzer::plan::Level::Note => "note",
+            },
+            h.code,
+            h.message
+        ));
+        o.push_str(&frames.frame(&h.file, h.line, h.col, ""));
+        o.push_str(&format!("   = help: {}\n", h.help));
+    }
+    o
+}
+
+fn kebab(s: &str) -> String {
+    let mut o = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            o.push('-');
+        }
+        o.extend(c.to_lowercase());
+    }
+    o
+}

@@ -1,0 +1,118 @@
+//! `dynwalk plan` on the fixture patches of corpora/patches/mini: each plan is compared
+//! with its text snapshot `<patch>.plan.txt` (UPDATE_SNAPSHOTS=1 rewrites them; review
+//! the diff), and bad patches get their documented exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn plan(patch: &str, extra: &[&str]) -> Output {
+    let cache = tempfile::tempdir().unwrap();
+    let r = root();
+    let mut args = vec!["plan", "--from", "corpora/mini", "--patch", patch];
+    args.extend_from_slice(extra);
+    Command::new(env!("CARGO_BIN_EXE_dynwalk"))
+        .current_dir(&r)
+        .args(&args)
+        .env("DYNWALK_CACHE_DIR", cache.path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_fixture_patch_matches_its_plan_snapshot() {
+    let dir = root().join("corpora/patches/mini");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".diff") && !n.starts_with("does-not-apply") && !n.starts_with("malformed"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 12, "{names:?}");
+    let mut failures = Vec::new();
+    for n in &names {
+        let o = plan(&format!("corpora/patches/mini/{n}"), &[]);
+        let code = o.status.code().unwrap();
+        assert!(code == 0 || code == 1, "{n}: exit {code}: {}", String::from_utf8_lossy(&o.stderr));
+        let got = format!("exit: {code}\n{}", String::from_utf8_lossy(&o.stdout));
+        let snap = dir.join(n.replace(".diff", ".plan.txt"));
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&snap, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&snap).unwrap_or_default();
+        if want != got {
+            failures.push(format!("{n}: plan differs from {}:\n{got}", snap.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn json_plans_are_versioned_and_complete() {
+    let o = plan("corpora/patches/mini/task-new-field.diff", &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let p = &v["plan"];
+    assert_eq!(p["redirections"][0]["place"]["function"], "do_fork");
+    let shadow = &p["types"][0]["shadow"][0];
+    assert_eq!(shadow["field"], "parent_pid");
+    assert_eq!(shadow["rewrite"][0]["function"], "do_fork");
+    assert_eq!(shadow["rewrite"][0]["kind"], "write");
+}
+
+#[test]
+fn a_patch_that_does_not_apply_is_refused_naming_file_hunk_and_line() {
+    let o = plan("corpora/patches/mini/does-not-apply.diff", &[]);
+    assert_eq!(o.status.code(), Some(7));
+    assert!(o.stdout.is_empty(), "nothing is written");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("fs/pipe.c: hunk #1 (patch line 5) does not apply at line 42: line 43 is"), "{e}");
+    // With --fuzz it still fails: the removed line differs, not just the context.
+    let o = plan("corpora/patches/mini/does-not-apply.diff", &["--fuzz"]);
+    assert_eq!(o.status.code(), Some(7));
+}
+
+#[test]
+fn fuzz_applies_a_shifted_patch_and_reports_the_offset() {
+    let text = std::fs::read_to_string(root().join("corpora/patches/mini/shrink-caches.diff")).unwrap();
+    let shifted = text.replace("@@ -7,7 +7,7 @@", "@@ -10,7 +10,7 @@");
+    assert_ne!(text, shifted, "the fixture's hunk header moved");
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), shifted).unwrap();
+    let o = plan(f.path().to_str().unwrap(), &[]);
+    assert_eq!(o.status.code(), Some(7));
+    let o = plan(f.path().to_str().unwrap(), &["--fuzz"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("note: mm/vmscan.c hunk #1 applied with offset -3 and fuzz 0"));
+}
+
+#[test]
+fn malformed_patches_and_stdin() {
+    let o = plan("corpora/patches/mini/malformed.diff", &[]);
+    assert_eq!(o.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a unified diff"));
+    let o = plan("corpora/patches/mini/nonexistent.diff", &[]);
+    assert_eq!(o.status.code(), Some(3));
+    // `-` reads stdin, and -p0 keeps the `a/` component (so the file is not found).
+    use std::io::Write;
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dynwalk"))
+        .current_dir(root())
+        .args(["plan", "--from", "corpora/mini", "--patch", "-", "-p", "0"])
+        .env("DYNWALK_CACHE_DIR", cache.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text = std::fs::read(root().join("corpora/patches/mini/shrink-caches.diff")).unwrap();
+    child.stdin.take().unwrap().write_all(&text).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a/mm/vmscan.c"));
+}
