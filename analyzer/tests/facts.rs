@@ -175,28 +175,28 @@ fn types_fields_nested_members_and_typedefs() {
     check(
         out,
         expect![[r#"
-        struct mm_struct
-          mm_users : int
-          start_code : unsigned long
-          end_code : unsigned long
-          mmlist : struct list_head
-        struct task_struct
-          state : long
-          flags : unsigned long
-          sigpending : int
-          counter : long
-          nice : long
-          mm : struct mm_struct *
-          active_mm : struct mm_struct *
-          run_list : struct list_head
-          pid : int
-          processor : int
-          has_cpu : int
-          times : struct <anon@32>
-          comm : char [16]
-          wait_chldexit : wait_queue_head_t
-        typedef task_t = struct task_struct
-    "#]],
+            struct mm_struct
+              mm_users : int
+              start_code : unsigned long
+              end_code : unsigned long
+              mmlist : struct list_head
+            struct task_struct
+              state : long
+              flags : unsigned long
+              sigpending : int
+              counter : long
+              nice : long
+              mm : struct mm_struct *
+              active_mm : struct mm_struct *
+              run_list : struct list_head
+              pid : int
+              processor : int
+              has_cpu : int
+              times : struct <anon>
+              comm : char [16]
+              wait_chldexit : wait_queue_head_t
+            typedef task_t = struct task_struct
+        "#]],
     );
 }
 
