@@ -99,8 +99,12 @@ build_rust_object() {
     --out-dir "$OUT/rust" "$HERE/rt/src/lib.rs"
   rm -rf "$OUT/rust/x"; mkdir "$OUT/rust/x"
   (cd "$OUT/rust/x" && ar x "$a")
-  local objs=("$OUT"/rust/x/*.o)
-  ((${#objs[@]} == 1)) || die "expected one object in $a, got ${#objs[@]}"
+  # Fat LTO leaves our object plus an empty one for the stub compiler_builtins.
+  local objs=("$OUT"/rust/x/dynwalk_kmod.*.o) o
+  ((${#objs[@]} == 1)) || die "expected one dynwalk_kmod object in $a, got ${#objs[@]}"
+  for o in "$OUT"/rust/x/*.o; do
+    [[ $o == "${objs[0]}" || -z $(nm "$o") ]] || die "unexpected symbols in $o"
+  done
   cp "${objs[0]}" "$obj.tmp"
   check_relocations "$obj.tmp"
   run_objtool "$obj.tmp"

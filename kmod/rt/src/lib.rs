@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod cmd;
+pub mod control;
 pub mod policy;
 pub mod table;
 pub mod text;
