@@ -244,6 +244,9 @@ pub fn decode(buf: &[u8]) -> Result<Desc<'_>, DescError> {
         return Err(DescError::BadHeaderLen(hdr));
     }
     let total = r.u32()?;
+    if total as usize > buf.len() {
+        return Err(DescError::Truncated { offset: buf.len(), need: total as usize - buf.len() });
+    }
     if total as usize != buf.len() {
         return Err(DescError::LengthMismatch { header: total, actual: buf.len() });
     }

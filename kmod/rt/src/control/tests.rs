@@ -133,7 +133,7 @@ fn refusals_have_clear_messages() {
     let d = desc("t", "cmdline_proc_show", "cmdline_v2", Method::Ftrace, &NOP5);
     let (rc, msg) = run(&rt, &k, &d[..d.len() - 2]);
     assert_eq!(rc, -22);
-    assert!(msg.starts_with("refused: load: bad description: length mismatch"), "{msg}");
+    assert!(msg.starts_with("refused: load: bad description: truncated description: 2 more byte(s) needed"), "{msg}");
     assert_eq!(run(&rt, &k, b"apply nothing").1, "refused: apply nothing: no such update\n");
     assert_eq!(run(&rt, &k, b"frobnicate").0, -22);
     let d = desc("j", "cmdline_proc_show", "cmdline_v2", Method::Jmp, &NOP5);

@@ -1,0 +1,18 @@
+# Scenario 4: revert refused while a task sleeps inside the new version, named in the
+# refusal; it goes through once the task has left.
+must_load sleepy
+must apply sleepy
+echo "sleep 4000" > /proc/dwt
+sleep 1
+if ctl revert sleepy 500; then
+  fail "revert went through while dwt_sleeper sleeps in dwt_sleepy_v2: $R"
+else
+  expect_in "$R" "still in use after 500 ms" "revert refused: $R"
+  expect_in "$R" "(dwt_sleeper) at dwt_sleepy_v2" "refusal names the holder and where"
+  expect_in "$R" "1 active invocation" "refusal counts the active invocation"
+fi
+ctl status
+expect_in "$R" "update sleepy applied" "update still applied after the refusal"
+must revert sleepy 10000
+expect_in "$(dmesg | grep 'sleeper returned')" "sleeper returned 2" "sleeper finished in the version it entered"
+echo stop > /proc/dwt
