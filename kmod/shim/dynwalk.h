@@ -22,11 +22,14 @@ int dw_register_version(struct module *owner, const char *name, void *addr,
 /*
  * Define version `name` (non-void return type): `name` is the entry the runtime
  * redirects to; it counts the invocations active inside `name##_body`, whose body
- * follows the macro.
+ * follows the macro.  The body is inlined into `name` on purpose: the runtime knows
+ * a version by the text of `name`, and a call to the original function made from
+ * that text reaches the original (any other caller is redirected, so a helper that
+ * calls the original from outside the version would recurse into the version).
  */
 #define DW_DEFINE_VERSION(ret, name, params, args)			\
 	static atomic_long_t dw__active_##name;				\
-	static ret name##_body params;					\
+	static __always_inline ret name##_body params;			\
 	noinline ret name params;					\
 	noinline ret name params					\
 	{								\
@@ -36,7 +39,7 @@ int dw_register_version(struct module *owner, const char *name, void *addr,
 		atomic_long_dec(&dw__active_##name);			\
 		return r__;						\
 	}								\
-	static noinline ret name##_body params
+	static __always_inline ret name##_body params
 
 #define DW_REGISTER(name, pred)						\
 	dw_register_version(THIS_MODULE, #name, (void *)name,		\

@@ -16,7 +16,7 @@ must policy dwt_value pin original
 expect_eq "$(cat /proc/dwt)" "value=2" "pinned to the original"
 must_load value4
 must apply value4
-printf 'read v < /proc/dwt; echo "$v"\n' > /tmp/predcheck.sh
+printf '#!/bin/sh\nread v < /proc/dwt; echo "$v"\n' > /tmp/predcheck.sh
 cp /tmp/predcheck.sh /tmp/other.sh
 chmod +x /tmp/predcheck.sh /tmp/other.sh
 expect_eq "$(/tmp/predcheck.sh)" "value=401" "predicate (comm starts with pred) selects value4"

@@ -24,7 +24,7 @@ cmd_refused "function is not redirected" policy cmdline_proc_show newest
 printf '\001\002garbage' > /dev/dynwalk 2>/dev/null && fail "binary garbage accepted"
 dmesg | grep -q "dynwalk: refused: command is not printable ASCII" &&
   ok "binary garbage refused" || fail "binary garbage: no refusal logged"
-head -c 9000 /dev/zero > /dev/dynwalk 2>/dev/null && fail "oversized write accepted"
+dd if=/dev/zero of=/dev/dynwalk bs=9000 count=1 2>/dev/null && fail "oversized write accepted"
 dmesg | grep -q "dynwalk: refused: input of 9000 bytes" && ok "oversized write refused" ||
   fail "oversized write: no refusal logged"
 
