@@ -88,9 +88,9 @@ make_initramfs() {
 
 # One boot; the verdict comes from the console log.
 run_scenario() {
-  local name=$1 limit=180 logf=$WORK/logs/$1.log
+  local name=$1 limit=${DW_LIMIT:-180} logf=$WORK/logs/$1.log
   [[ $name == s7_stress ]] && limit=420
-  timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 512 \
+  timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel "tcg,thread=${DW_TCG_THREAD:-single}" -cpu max -smp 2 -m 512 \
     -kernel "$VMLINUZ" -initrd "$WORK/initramfs.gz" -nographic -no-reboot -monitor none \
     -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 quiet loglevel=7 dw.scenario=$name" \
     </dev/null >"$logf" 2>&1 || true

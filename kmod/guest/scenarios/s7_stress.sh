@@ -1,4 +1,6 @@
 # Scenario 7: 1,000 apply/revert cycles while four kthreads call the functions.
+# Every 100 cycles the updates are unloaded and loaded again, which disarms and
+# re-arms the ftrace sites (kernel text rewritten under load).
 must_load value2
 must_load value3
 must_load group
@@ -12,7 +14,13 @@ while [ $i -lt 1000 ]; do
   ctl apply $u || { bad=$((bad + 1)); echo "cycle $i apply: $R"; }
   ctl revert $u 5000 || { bad=$((bad + 1)); echo "cycle $i revert: $R"; }
   i=$((i + 1))
-  [ $((i % 100)) -eq 0 ] && echo "stress: $i cycles"
+  if [ $((i % 100)) -eq 0 ]; then
+    echo "stress: $i cycles"
+    for u in value2 value3 group; do
+      ctl unload $u || { bad=$((bad + 1)); echo "unload $u: $R"; }
+      load $u || { bad=$((bad + 1)); echo "load $u: $R"; }
+    done
+  fi
 done
 expect_eq "$bad" 0 "1000 apply/revert cycles without refusal"
 c1=$(stat stress_calls)

@@ -54,10 +54,7 @@ pub fn control<S: Shim>(rt: &Runtime, shim: &S, input: &[u8], reply: &mut Buf<'_
         }
         Command::Apply(n) => (n, apply(rt, shim, n, reply)),
         Command::Revert { update, timeout_ms } => (update, revert(rt, shim, update, timeout_ms, reply)),
-        Command::Unload(n) => {
-            let r = rt.find_update(n).ok_or(RtError::NoSuchUpdate).and_then(|u| rt.unload(u));
-            (n, r.map_err(|e| fail(reply, "unload", n, e)))
-        }
+        Command::Unload(n) => (n, unload(rt, shim, n).map_err(|e| fail(reply, "unload", n, e))),
         Command::Policy { function, policy } => {
             let r = rt.set_policy(function, policy);
             (function, r.map_err(|e| fail(reply, "policy", function, e)))
@@ -244,9 +241,20 @@ fn revert<S: Shim>(rt: &Runtime, shim: &S, name: &[u8], timeout_ms: u32, reply: 
         return Err(fail_why(reply, "revert", name, &why, if rc < 0 { rc } else { -EBUSY }));
     }
     rt.revert_finish(u);
-    release_slots(rt, shim, u);
+    // The ftrace sites stay armed (passing every call to the original) while the
+    // update is loaded, so that apply/revert cycles do not rewrite kernel text;
+    // `unload` disarms them.
     shim.module_ref(m.module.as_bytes(), false, &mut why);
     Ok(())
+}
+
+fn unload<S: Shim>(rt: &Runtime, shim: &S, name: &[u8]) -> Result<(), RtError> {
+    let u = rt.find_update(name).ok_or(RtError::NoSuchUpdate)?;
+    if rt.state(u) != LOADED {
+        return Err(RtError::NotLoaded);
+    }
+    release_slots(rt, shim, u);
+    rt.unload(u)
 }
 
 #[cfg(test)]

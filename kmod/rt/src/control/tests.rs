@@ -101,9 +101,14 @@ fn ftrace_update_round_trip() {
     assert_eq!(rt.select(0, 0, 1, 0, |_| false), 0xffff_ffff_c010_0000, "refused revert leaves it applied");
     k.busy.set(false);
     assert_eq!(run(&rt, &k, b"revert u1").0, 0);
-    assert!(k.armed.borrow().is_empty());
+    assert_eq!(rt.select(0, 0, 1, 0, |_| false), 0, "original after revert");
+    assert_eq!(*k.armed.borrow(), vec![0], "site stays armed while loaded");
     assert_eq!(k.refs.get(), 0);
+    assert_eq!(run(&rt, &k, b"apply u1").0, 0);
+    assert_eq!(run(&rt, &k, b"unload u1").0, -22, "unload refused while applied");
+    assert_eq!(run(&rt, &k, b"revert u1").0, 0);
     assert_eq!(run(&rt, &k, b"unload u1").0, 0);
+    assert!(k.armed.borrow().is_empty(), "unload disarms");
 }
 
 #[test]
