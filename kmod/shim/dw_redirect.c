@@ -104,6 +104,19 @@ int dw_shim_resolve(const u8 *module, size_t mlen, const u8 *target, size_t tlen
 		return -ENOENT;
 	}
 	out->version_size = size;
+	/* A version split by gcc has text outside its extent: calls to the original
+	 * from there would be redirected again, and stack checks would miss it. */
+	if (strlen(mod) + strlen(ver) + 7 < KSYM_NAME_LEN) {
+		static char cold[KSYM_NAME_LEN];
+
+		snprintf(cold, sizeof(cold), "%s:%s.cold", mod, ver);
+		if (dw_ksyms.lookup_name(cold)) {
+			scnprintf(why, cap,
+				  "version %s has a .cold part outside its text (build the update module with -fno-reorder-blocks-and-partition)",
+				  ver);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 

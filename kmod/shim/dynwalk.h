@@ -26,6 +26,8 @@ int dw_register_version(struct module *owner, const char *name, void *addr,
  * a version by the text of `name`, and a call to the original function made from
  * that text reaches the original (any other caller is redirected, so a helper that
  * calls the original from outside the version would recurse into the version).
+ * For the same reason update modules are built with
+ * -fno-reorder-blocks-and-partition (the runtime refuses a version with a .cold part).
  */
 #define DW_DEFINE_VERSION(ret, name, params, args)			\
 	static atomic_long_t dw__active_##name;				\
