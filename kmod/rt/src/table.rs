@@ -13,7 +13,7 @@
 //! concurrently with them, lock-free, and only reads atomics.  Fields read by
 //! `select` are written before the word that publishes them (Release/Acquire).
 
-use crate::check::{encode_jmp, first_mismatch, Range, JMP_LEN};
+use crate::check::{encode_jmp, first_mismatch, Range, JMP_LEN, NOP5};
 use crate::policy::{Policy, ORIGINAL};
 use crate::wire::{self, DescError, Method, PolicyKind, MAX_EXPECTED, MAX_FUNCS, MAX_NAME};
 use core::cell::UnsafeCell;
@@ -174,6 +174,7 @@ pub enum RtError {
     VersionIsTarget(usize),
     OutOfReach(usize),
     SiteTooSmall(usize),
+    JmpSiteNotNop(usize),
     TooManySlots,
     TooManyVersions(usize),
     MethodConflict(usize),
@@ -219,6 +220,7 @@ impl core::fmt::Display for RtError {
             VersionIsTarget(i) => write!(f, "function {i}: version overlaps the target"),
             OutOfReach(i) => write!(f, "function {i}: version is out of jmp rel32 reach"),
             SiteTooSmall(i) => write!(f, "function {i}: target shorter than a {JMP_LEN}-byte jmp"),
+            JmpSiteNotNop(i) => write!(f, "function {i}: jmp sites must start with a 5-byte NOP"),
             TooManySlots => write!(f, "too many redirected functions (max {MAX_SLOTS})"),
             TooManyVersions(i) => write!(f, "function {i}: too many live versions (max {MAX_VERSIONS})"),
             MethodConflict(i) => write!(f, "function {i}: already redirected with another method"),
@@ -410,6 +412,8 @@ impl Runtime {
             Method::Ftrace if r.ftrace_site == 0 => return Err(RtError::NotFtraceSite(i)),
             Method::Jmp if r.ftrace_site != 0 => return Err(RtError::FtraceSite(i)),
             Method::Jmp if r.target_size < JMP_LEN as u64 => return Err(RtError::SiteTooSmall(i)),
+            // text_poke_bp can only put back an instruction it can emulate: a NOP.
+            Method::Jmp if f.expected()[..JMP_LEN] != NOP5 => return Err(RtError::JmpSiteNotNop(i)),
             Method::Jmp if encode_jmp(r.target, r.version).is_none() => {
                 return Err(RtError::OutOfReach(i))
             }

@@ -164,6 +164,12 @@ fn bind_refusals() {
     assert_eq!(rt.bind(j, 0, &r), Err(RtError::OutOfReach(0)));
     r.version = T1 + 0x10_0000;
     assert_eq!(rt.bind(j, 0, &r), Ok(()));
+    let mut jmp = func("k", 0);
+    jmp.method = Method::Jmp;
+    jmp.expected = &[0x55, 0x48, 0x89, 0xe5, 0x90];
+    let k = rt.load(&desc("k", &[jmp])).unwrap();
+    r.actual[..5].copy_from_slice(jmp.expected);
+    assert_eq!(rt.bind(k, 0, &r), Err(RtError::JmpSiteNotNop(0)));
 }
 
 #[test]
