@@ -65,7 +65,10 @@ mod tests {
             Policy::Newest,
             Policy::Pin(3),
             Policy::Pin(ORIGINAL),
-            Policy::Task { pid: 4_000_000, update: 2 },
+            Policy::Task {
+                pid: 4_000_000,
+                update: 2,
+            },
             Policy::Cpu { cpu: 1, update: 0 },
             Policy::Predicate,
         ] {
