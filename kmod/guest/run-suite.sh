@@ -68,6 +68,8 @@ make_descs() {
     dwt_group_b=dwt_group_b_v2,group=1
   "$m" "$d/groupbad.bin" groupbad dwt_update dwt_group_a=dwt_group_a_v2,group=1 \
     dwt_group_b=dwt_group_b_missing,group=1
+  "$m" "$d/groupbench.bin" groupbench dwt_update dwt_value=dwt_value_v2,group=2 \
+    dwt_bench=dwt_bench_v2,group=2
   "$m" "$d/self.bin" self dwt_update dw_select=dwu_select_v2,method=jmp
   "$m" "$d/bench.bin" bench dwt_update dwt_bench=dwt_bench_v2
 }
@@ -80,6 +82,9 @@ make_initramfs() {
   cp "$KMOD"/build/{dynwalk,dwt_target,dwt_update}.ko "$root/lib/"
   cp "$HERE/init" "$root/init"
   cp "$HERE/lib.sh" "$root/lib.sh"
+  mkdir -p "$root/etc"
+  echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >"$root/etc/passwd"
+  echo 'nogroup:x:65534:' >"$root/etc/group"
   cp "$HERE"/scenarios/*.sh "$root/scenarios/"
   chmod +x "$root/init"
   make_descs "$root"

@@ -10,6 +10,7 @@
  *   echo stress N > /proc/dwt      N kthreads dwt_stress calling value/a/b
  *   echo obj alloc N|use|free      objects of struct dwt_obj
  *   echo bench base|plain|dynwalk|report   overhead measurement
+ *   echo bench hold|release        keep a plain IPMODIFY ftrace user on dwt_bench
  *   echo stat > /proc/dwt          print counters of the above
  *   echo stop > /proc/dwt          stop every kthread
  */
@@ -199,6 +200,16 @@ static void bench(const char *what)
 		unregister_ftrace_function(&plain_ops);
 		ftrace_set_filter_ip(&plain_ops, (unsigned long)dwt_bench, 1, 0);
 		pr_info("bench plain: %llu ns for %d calls\n", bench_ns[1], BENCH_CALLS);
+	} else if (!strcmp(what, "hold")) {
+		/* Own dwt_bench's IPMODIFY slot, so that dynwalk cannot arm it. */
+		int ret = ftrace_set_filter_ip(&plain_ops, (unsigned long)dwt_bench, 0, 0) ?:
+			  register_ftrace_function(&plain_ops);
+
+		pr_info("bench hold: %d\n", ret);
+	} else if (!strcmp(what, "release")) {
+		unregister_ftrace_function(&plain_ops);
+		ftrace_set_filter_ip(&plain_ops, (unsigned long)dwt_bench, 1, 0);
+		pr_info("bench release\n");
 	} else if (!strcmp(what, "dynwalk")) {
 		bench_ns[2] = bench_loop();
 		pr_info("bench dynwalk: %llu ns for %d calls (dwt_bench(1)=%d)\n", bench_ns[2],

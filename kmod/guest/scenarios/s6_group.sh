@@ -17,4 +17,20 @@ expect_eq "$(stat group_new)" "$n2" "both functions back on the original"
 mixed=$(stat group_mixed)
 # A pair is mixed only if a switch lands between its two calls: at most one per switch.
 [ "$mixed" -le 2 ] && ok "mixed pairs: $mixed (<= one per switch)" || fail "mixed pairs: $mixed"
+# All or none when arming fails: another IPMODIFY user owns dwt_bench, so the group
+# {dwt_value, dwt_bench} is refused after dwt_value was armed, and dwt_value is undone.
+must_load groupbench
+echo "bench hold" > /proc/dwt
+if ctl apply groupbench; then
+  fail "group applied although dwt_bench is owned: $R"
+else
+  expect_in "$R" "another IPMODIFY user" "group refused: $R"
+fi
+expect_eq "$(cat /proc/dwt)" "value=2" "dwt_value not switched either"
+ctl status
+expect_not_in "$R" "slot dwt_value" "dwt_value disarmed again"
+echo "bench release" > /proc/dwt
+must apply groupbench
+expect_eq "$(cat /proc/dwt)" "value=101" "whole group applies once dwt_bench is free"
+must revert groupbench
 echo stop > /proc/dwt
