@@ -17,14 +17,15 @@ expect_eq "$(stat group_new)" "$n2" "both functions back on the original"
 mixed=$(stat group_mixed)
 # A pair is mixed only if a switch lands between its two calls: at most one per switch.
 [ "$mixed" -le 2 ] && ok "mixed pairs: $mixed (<= one per switch)" || fail "mixed pairs: $mixed"
-# All or none when arming fails: another IPMODIFY user owns dwt_bench, so the group
-# {dwt_value, dwt_bench} is refused after dwt_value was armed, and dwt_value is undone.
+# All or none when a member's site is taken: another ftrace user owns dwt_bench (its
+# entry is no longer the NOP the description expects), so the group
+# {dwt_value, dwt_bench} is refused and dwt_value does not switch either.
 must_load groupbench
 echo "bench hold" > /proc/dwt
 if ctl apply groupbench; then
   fail "group applied although dwt_bench is owned: $R"
 else
-  expect_in "$R" "another IPMODIFY user" "group refused: $R"
+  expect_in "$R" "function 1: bytes at the site differ" "group refused: $R"
 fi
 expect_eq "$(cat /proc/dwt)" "value=2" "dwt_value not switched either"
 ctl status

@@ -29,10 +29,10 @@ dmesg | grep -q "dynwalk: refused: input of 9000 bytes" && ok "oversized write r
   fail "oversized write: no refusal logged"
 
 # Root only: mode 0600, and open() itself checks CAP_SYS_ADMIN.
-chpst -u nobody:nogroup sh -c 'echo status > /dev/dynwalk' 2>/dev/null &&
+setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo status > /dev/dynwalk' 2>/dev/null &&
   fail "non-root wrote to /dev/dynwalk" || ok "non-root refused by mode 0600"
 chmod 666 /dev/dynwalk
-err=$(chpst -u nobody:nogroup sh -c 'echo status > /dev/dynwalk' 2>&1) &&
+err=$(setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo status > /dev/dynwalk' 2>&1) &&
   fail "non-root without CAP_SYS_ADMIN accepted" ||
   expect_in "$err" "Operation not permitted" "open without CAP_SYS_ADMIN refused (EPERM)"
 chmod 600 /dev/dynwalk

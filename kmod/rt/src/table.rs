@@ -248,32 +248,6 @@ impl core::fmt::Display for RtError {
     }
 }
 
-/// A live version as seen by one dispatch.
-#[derive(Clone, Copy)]
-struct Live {
-    idx: usize,
-    addr: u64,
-    seq: u64,
-    update: u32,
-}
-
-impl Live {
-    const NONE: Live = Live {
-        idx: 0,
-        addr: 0,
-        seq: 0,
-        update: EMPTY,
-    };
-}
-
-/// Newest of `live` for which `accept` holds (generic: no indirect call per dispatch).
-fn newest(live: &[Live], accept: impl Fn(&Live) -> bool) -> Option<Live> {
-    live.iter()
-        .filter(|l| accept(l))
-        .max_by_key(|l| l.seq)
-        .copied()
-}
-
 fn bump(c: &AtomicU64) {
     c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
 }
@@ -328,70 +302,60 @@ impl Runtime {
         Some((v.start.load(Relaxed), v.seq.load(Relaxed)))
     }
 
+    /// Newest live version for which `accept` holds, as (index, address).
+    fn newest(&self, s: &Slot, accept: impl Fn(&Version) -> bool) -> Option<(usize, u64)> {
+        let mut best: Option<(usize, u64, u64)> = None;
+        for (i, v) in s.versions.iter().enumerate() {
+            if let Some((addr, seq)) = self.live_addr(v) {
+                if best.is_none_or(|b| seq > b.2) && accept(v) {
+                    best = Some((i, addr, seq));
+                }
+            }
+        }
+        best.map(|b| (b.0, b.1))
+    }
+
+    fn of_update(&self, s: &Slot, u: u8) -> Option<(usize, u64)> {
+        if u == ORIGINAL {
+            return None;
+        }
+        self.newest(s, |v| v.update.load(Relaxed) == u as u32)
+    }
+
     /// Choose the address the call entering `slot` runs: 0 means the original.
     /// `parent` is the caller's return address: calls made from inside one of this
     /// function's versions go to the original, so a version can call the original.
     ///
-    /// One pass over the slot reads each version once; the policy then picks among
-    /// the live ones.  Call counters are statistics: a plain load/store (no locked
-    /// instruction on the hot path), so concurrent calls may under-count.
+    /// Call counters are statistics: a plain load/store (no locked instruction on the
+    /// hot path), so concurrent calls may under-count.
     pub fn select(&self, slot: u32, parent: u64, pid: u32, cpu: u32, pred: fn(u64) -> bool) -> u64 {
         let Some(s) = self.slots.get(slot as usize) else {
             return 0;
         };
-        let mut live = [Live::NONE; MAX_VERSIONS];
-        let mut n = 0;
-        for (i, v) in s.versions.iter().enumerate() {
-            let u = v.update.load(Acquire);
-            let Some(upd) = self.updates.get(u as usize) else {
-                continue;
-            };
-            let start = v.start.load(Relaxed);
-            if parent >= start && parent < v.end.load(Relaxed) {
+        for v in &s.versions {
+            if v.update.load(Acquire) != EMPTY
+                && parent >= v.start.load(Relaxed)
+                && parent < v.end.load(Relaxed)
+            {
                 bump(&s.original_calls);
                 return 0;
             }
-            if upd.active.load(Acquire) & (1 << v.group.load(Relaxed)) != 0 {
-                live[n] = Live {
-                    idx: i,
-                    addr: start,
-                    seq: v.seq.load(Relaxed),
-                    update: u,
-                };
-                n += 1;
-            }
         }
-        let live = &live[..n];
-        let of_update = |u: u8| {
-            if u == ORIGINAL {
-                None
-            } else {
-                newest(live, |l| l.update == u as u32)
-            }
-        };
         let chosen = match Policy::unpack(s.policy.load(Acquire)) {
-            Policy::Newest => newest(live, |_| true),
-            Policy::Pin(u) => of_update(u),
-            Policy::Task { pid: p, update } if p == pid => of_update(update),
-            Policy::Cpu { cpu: c, update } if c == cpu => of_update(update),
-            Policy::Task { .. } | Policy::Cpu { .. } => newest(live, |_| true),
-            Policy::Predicate => {
-                let mut order = [Live::NONE; MAX_VERSIONS];
-                order[..n].copy_from_slice(live);
-                order[..n].sort_unstable_by_key(|l| core::cmp::Reverse(l.seq));
-                order[..n]
-                    .iter()
-                    .find(|l| {
-                        let p = s.versions[l.idx].predicate.load(Relaxed);
-                        p == 0 || pred(p)
-                    })
-                    .copied()
-            }
+            Policy::Newest => self.newest(s, |_| true),
+            Policy::Pin(u) => self.of_update(s, u),
+            Policy::Task { pid: p, update } if p == pid => self.of_update(s, update),
+            Policy::Cpu { cpu: c, update } if c == cpu => self.of_update(s, update),
+            Policy::Task { .. } | Policy::Cpu { .. } => self.newest(s, |_| true),
+            Policy::Predicate => self.newest(s, |v| {
+                let p = v.predicate.load(Relaxed);
+                p == 0 || pred(p)
+            }),
         };
         match chosen {
-            Some(l) => {
-                bump(&s.versions[l.idx].calls);
-                l.addr
+            Some((i, addr)) => {
+                bump(&s.versions[i].calls);
+                addr
             }
             None => {
                 bump(&s.original_calls);

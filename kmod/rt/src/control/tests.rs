@@ -10,6 +10,8 @@ struct Fake {
     text: RefCell<Vec<(u64, Vec<u8>)>>,
     busy: Cell<bool>,
     refs: Cell<i32>,
+    /// arm() fails for this target (another IPMODIFY owner).
+    taken: Cell<u64>,
 }
 
 const SYMS: &[(&str, u64, bool)] = &[
@@ -17,6 +19,10 @@ const SYMS: &[(&str, u64, bool)] = &[
     ("dw_select", 0xffff_ffff_c000_0000, false),
     ("cmdline_v2", 0xffff_ffff_c010_0000, false),
     ("select_v2", 0xffff_ffff_c010_1000, false),
+    ("dwt_value", 0xffff_ffff_c020_0000, true),
+    ("dwt_bench", 0xffff_ffff_c020_1000, true),
+    ("value_v2", 0xffff_ffff_c030_0000, false),
+    ("bench_v2", 0xffff_ffff_c030_1000, false),
 ];
 
 fn addr(name: &[u8]) -> Option<(u64, bool)> {
@@ -59,7 +65,11 @@ impl Shim for Fake {
         out.actual[..5].copy_from_slice(&cur);
         0
     }
-    fn arm(&self, slot: u32, _t: u64, _w: &mut Buf<'_>) -> i32 {
+    fn arm(&self, slot: u32, t: u64, why: &mut Buf<'_>) -> i32 {
+        if t == self.taken.get() {
+            why.push_bytes(b"register_ftrace_function failed: -16");
+            return -16;
+        }
         self.armed.borrow_mut().push(slot);
         0
     }
@@ -240,4 +250,45 @@ fn refusals_have_clear_messages() {
     let (rc, msg) = run(&rt, &k, &d);
     assert_eq!(rc, -22);
     assert!(msg.contains("ftrace manages this site"), "{msg}");
+}
+
+#[test]
+fn group_is_all_or_none_when_arming_fails() {
+    let (rt, k) = (Box::new(Runtime::new()), Fake::default());
+    let f = |t: &'static str, v: &'static str| Func {
+        target: t.as_bytes(),
+        version: v.as_bytes(),
+        group: 2,
+        method: Method::Ftrace,
+        policy: PolicyKind::Newest,
+        param: 0,
+        expected: &NOP5,
+    };
+    let funcs = [f("dwt_value", "value_v2"), f("dwt_bench", "bench_v2")];
+    let mut out = vec![0; 1024];
+    let spec = Spec {
+        name: b"gb",
+        module: b"dwt_update",
+        funcs: &funcs,
+    };
+    let n = encode(&spec, &mut out).unwrap();
+    assert_eq!(run(&rt, &k, &out[..n]).0, 0);
+    k.taken.set(0xffff_ffff_c020_1000);
+    let (rc, msg) = run(&rt, &k, b"apply gb");
+    assert_eq!(rc, -16);
+    assert_eq!(
+        msg,
+        "refused: apply gb: register_ftrace_function failed: -16\n"
+    );
+    assert!(
+        k.armed.borrow().is_empty(),
+        "dwt_value was armed, then undone"
+    );
+    assert_eq!(k.refs.get(), 0, "module reference dropped");
+    for slot in 0..2 {
+        assert_eq!(rt.select(slot, 0, 1, 0, |_| false), 0, "nothing switched");
+    }
+    k.taken.set(0);
+    assert_eq!(run(&rt, &k, b"apply gb").0, 0);
+    assert_eq!(*k.armed.borrow(), vec![0, 1]);
 }
