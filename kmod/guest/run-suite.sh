@@ -62,6 +62,7 @@ make_descs() {
   "$m" "$d/value3.bin" value3 dwt_update dwt_value=dwt_value_v3
   "$m" "$d/value4.bin" value4 dwt_update dwt_value=dwt_value_v4,policy=pred
   "$m" "$d/sleepy.bin" sleepy dwt_update dwt_sleepy=dwt_sleepy_v2
+  "$m" "$d/spin.bin" spin dwt_update dwt_spin=dwt_spin_v2
   "$m" "$d/obj.bin" obj dwt_update dwt_obj_use=dwt_obj_use_v2,group=1 \
     dwt_obj_release=dwt_obj_release_v2,group=1
   "$m" "$d/group.bin" group dwt_update dwt_group_a=dwt_group_a_v2,group=1 \

@@ -2,8 +2,11 @@
 /*
  * Quiescence: is any task still inside a version of an update?  Three witnesses:
  * the versions' active-invocation counters, every sleeping task's reliable stack
- * (its saved PC is the first entry), and running tasks, which are retried until
- * they sleep.  Which addresses belong to the update is decided in Rust.
+ * (its saved PC is the first entry), and, for a task running on another CPU, its
+ * PC and stack sampled from an IPI on that CPU.  The IPI sample is not reliable: it
+ * can prove that a task holds the update, never that it does not, so running tasks
+ * are retried until they sleep.  Which addresses belong to the update is decided
+ * in Rust.
  */
 #define pr_fmt(fmt) "dynwalk: " fmt
 
@@ -13,6 +16,8 @@
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/smp.h>
+#include <linux/stacktrace.h>
 #include "dw_shim.h"
 
 #define DW_STACK_DEPTH 64
@@ -33,6 +38,36 @@ static int dw_save_stack(struct task_struct *t, void *arg)
 		return -EBUSY;
 	w->n = dw_ksyms.stack_trace_save_tsk_reliable(t, w->entries, DW_STACK_DEPTH);
 	return w->n < 0 ? w->n : 0;
+}
+
+struct dw_pc_probe {
+	struct task_struct *task;
+	unsigned long entries[DW_STACK_DEPTH];
+	int n;
+};
+
+/* Guarded by the control mutex. */
+static struct dw_pc_probe dw_probe;
+
+/* IPI on the task's CPU: the interrupted PC and the frames below it. */
+static void dw_pc_ipi(void *arg)
+{
+	struct dw_pc_probe *p = arg;
+
+	if (current == p->task)
+		p->n = stack_trace_save(p->entries, DW_STACK_DEPTH, 0);
+}
+
+/* Index in dw_probe.entries of an address of `update` on running task t's stack, or -1. */
+static int dw_probe_running(u32 update, struct task_struct *t)
+{
+	int cpu = task_cpu(t);
+
+	dw_probe.task = t;
+	dw_probe.n = 0;
+	if (cpu == raw_smp_processor_id() || smp_call_function_single(cpu, dw_pc_ipi, &dw_probe, 1))
+		return -1;
+	return dw_rt_held_by(update, (const u64 *)dw_probe.entries, dw_probe.n);
 }
 
 struct dw_report {
@@ -66,8 +101,15 @@ static void dw_walk_tasks(u32 update, struct dw_report *r)
 			continue;
 		ret = dw_ksyms.task_call_func(t, dw_save_stack, &dw_walk);
 		if (ret == -EBUSY) {
-			r->unknown++;
-			dw_note(r, "; pid %d (%s) running, not checkable yet", t->pid, t->comm);
+			idx = dw_probe_running(update, t);
+			if (idx >= 0) {
+				r->held++;
+				dw_note(r, "; pid %d (%s) running at %pS", t->pid, t->comm,
+					(void *)dw_probe.entries[idx]);
+			} else {
+				r->unknown++;
+				dw_note(r, "; pid %d (%s) running, not checkable yet", t->pid, t->comm);
+			}
 			continue;
 		}
 		if (ret < 0) {

@@ -211,8 +211,12 @@ int dw_shim_write_site(u64 addr, const u8 *old, const u8 *new, size_t len, char 
 
 void dw_shim_sync(void)
 {
-	/* The dispatcher runs with preemption disabled: this waits for every caller. */
-	synchronize_rcu();
+	/*
+	 * The dispatcher runs with preemption disabled: this waits for every caller.
+	 * Expedited, because a normal grace period can wait for as long as a CPU-bound
+	 * task (possibly the very holder the revert is about to name) keeps its CPU.
+	 */
+	synchronize_rcu_expedited();
 }
 
 int dw_shim_call_predicate(u64 addr)

@@ -6,6 +6,7 @@
  *   cat /proc/dwt                  "value=<dwt_value(1)>" called by the reader
  *   echo loop > /proc/dwt          kthread dwt_loop: calls dwt_value(1) forever
  *   echo sleep MS > /proc/dwt      kthread dwt_sleeper: one call to dwt_sleepy(MS)
+ *   echo spin MS > /proc/dwt       kthread dwt_spinner: one call to dwt_spin(MS), busy
  *   echo group > /proc/dwt         kthread dwt_group: calls dwt_group_a then _b
  *   echo stress N > /proc/dwt      N kthreads dwt_stress calling value/a/b
  *   echo obj alloc N|use|free      objects of struct dwt_obj
@@ -44,6 +45,17 @@ DWT_FN int dwt_group_b(int x) { return 1; }
 EXPORT_SYMBOL_GPL(dwt_group_b);
 DWT_FN int dwt_sleepy(int ms) { msleep(ms); return 1; }
 EXPORT_SYMBOL_GPL(dwt_sleepy);
+/* Busy without sleeping (mdelay trusts a TSC that TCG guests mark unstable). */
+static void dwt_busy(int ms)
+{
+	u64 end = ktime_get_ns() + (u64)ms * NSEC_PER_MSEC;
+
+	while (ktime_get_ns() < end)
+		cpu_relax();
+}
+
+DWT_FN int dwt_spin(int ms) { dwt_busy(ms); return 1; }
+EXPORT_SYMBOL_GPL(dwt_spin);
 DWT_FN int dwt_obj_use(struct dwt_obj *o) { return o->id; }
 EXPORT_SYMBOL_GPL(dwt_obj_use);
 DWT_FN int dwt_obj_release(struct dwt_obj *o) { list_del(&o->list); kfree(o); return 0; }
@@ -73,6 +85,16 @@ static int sleeper_fn(void *arg)
 	int r = dwt_sleepy((long)arg);
 
 	pr_info("sleeper returned %d\n", r);
+	while (!kthread_should_stop())
+		msleep(20);
+	return 0;
+}
+
+static int spinner_fn(void *arg)
+{
+	int r = dwt_spin((long)arg);
+
+	pr_info("spinner returned %d\n", r);
 	while (!kthread_should_stop())
 		msleep(20);
 	return 0;
@@ -128,6 +150,25 @@ static int dwt_start(int (*fn)(void *), void *arg, const char *name)
 		}
 	}
 	return -ENOSPC;
+}
+
+/* The spinner never yields: bind it to the last CPU so the shell keeps the others. */
+static int dwt_start_spinner(int ms)
+{
+	struct task_struct *t;
+	int i;
+
+	for (i = 0; i < MAX_THREADS && threads[i]; i++)
+		;
+	if (i == MAX_THREADS)
+		return -ENOSPC;
+	t = kthread_create(spinner_fn, (void *)(long)ms, "dwt_spinner");
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	kthread_bind(t, num_online_cpus() - 1);
+	threads[i] = t;
+	wake_up_process(t);
+	return 0;
 }
 
 static void dwt_stop_all(void)
@@ -274,6 +315,8 @@ static ssize_t dwt_write(struct file *file, const char __user *ubuf, size_t len,
 		ret = dwt_start(loop_fn, NULL, "dwt_loop");
 	} else if (!strcmp(w1, "sleep")) {
 		ret = kstrtoint(w2, 10, &n) ?: dwt_start(sleeper_fn, (void *)(long)n, "dwt_sleeper");
+	} else if (!strcmp(w1, "spin")) {
+		ret = kstrtoint(w2, 10, &n) ?: dwt_start_spinner(n);
 	} else if (!strcmp(w1, "group")) {
 		ret = dwt_start(group_fn, NULL, "dwt_group");
 	} else if (!strcmp(w1, "stress")) {

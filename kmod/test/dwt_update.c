@@ -7,6 +7,7 @@
 #define pr_fmt(fmt) "dwt_update: " fmt
 
 #include <linux/delay.h>
+#include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
@@ -70,6 +71,16 @@ DW_DEFINE_VERSION(int, dwt_sleepy_v2, (int ms), (ms))
 	return 2;
 }
 
+/* Busy for `ms` without sleeping: its holder is a running task. */
+DW_DEFINE_VERSION(int, dwt_spin_v2, (int ms), (ms))
+{
+	u64 end = ktime_get_ns() + (u64)ms * NSEC_PER_MSEC;
+
+	while (ktime_get_ns() < end)
+		cpu_relax();
+	return 2;
+}
+
 /* Shadow field: how many times each object was used since the update. */
 DW_DEFINE_VERSION(int, dwt_obj_use_v2, (struct dwt_obj *o), (o))
 {
@@ -111,6 +122,7 @@ static int __init dwu_init(void)
 	       DW_REGISTER(dwt_group_a_v2, NULL) ?:
 	       DW_REGISTER(dwt_group_b_v2, NULL) ?:
 	       DW_REGISTER(dwt_sleepy_v2, NULL) ?:
+	       DW_REGISTER(dwt_spin_v2, NULL) ?:
 	       DW_REGISTER(dwt_obj_use_v2, NULL) ?:
 	       DW_REGISTER(dwt_obj_release_v2, NULL) ?:
 	       DW_REGISTER(dwt_bench_v2, NULL) ?:
