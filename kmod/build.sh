@@ -131,7 +131,7 @@ build_modules() {
   cp -u "$HERE"/shim/*.c "$HERE"/shim/*.h "$HERE"/test/*.c "$OUT/"
   cp "$HERE/shim/Kbuild" "$OUT/Kbuild"
   make -s -j2 -C "$KDIR" M="$OUT" modules >&2
-  for m in dynwalk dwt_target dwt_update; do
+  for m in dynwalk dwt_target dwt_update dwt_cold; do
     [[ -f $OUT/$m.ko ]] || die "$m.ko not built"
   done
 }

@@ -11,6 +11,7 @@ refused unknown "unknown symbol no_such_function_xyz"
 refused unregistered "version nope_v9 is not registered by module dwt_update"
 refused truncated "truncated description"
 refused jmpftrace "ftrace manages this site"
+refused cold "version dwt_value_split has a .cold part outside its text"
 
 cmd_refused() { # cmd_refused PATTERN WORDS...
   local pat=$1; shift
