@@ -115,6 +115,9 @@ static int group_fn(void *arg)
 	return 0;
 }
 
+/* Shared by every stress thread: shadow fields are attached to them concurrently. */
+static struct dwt_obj stress_objs[4] = { { .id = 101 }, { .id = 102 }, { .id = 103 }, { .id = 104 } };
+
 static int stress_fn(void *arg)
 {
 	while (!kthread_should_stop()) {
@@ -128,7 +131,8 @@ static int stress_fn(void *arg)
 				atomic_long_inc(&stress_bad);
 			dwt_group_a(0);
 			dwt_group_b(0);
-			atomic_long_add(3, &stress_calls);
+			dwt_obj_use(&stress_objs[i % ARRAY_SIZE(stress_objs)]);
+			atomic_long_add(4, &stress_calls);
 		}
 		usleep_range(100, 200);
 	}

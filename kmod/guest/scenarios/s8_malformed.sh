@@ -45,3 +45,18 @@ must_load cmdline1
 must apply cmdline1
 expect_eq "$(cat /proc/cmdline)" "dynwalk-patched-cmdline" "runtime still works after refusals"
 must revert cmdline1
+
+# The update module is pinned while applied; once it is gone its versions are too.
+must apply cmdline1
+rmmod dwt_update 2>/dev/null && fail "update module removed while applied" ||
+  ok "update module pinned while its version is applied"
+must revert cmdline1
+rmmod dwt_cold && rmmod dwt_update && ok "update module removed after revert" ||
+  fail "update module still pinned after revert"
+if ctl apply cmdline1; then
+  fail "applied a version whose module is gone: $R"
+else
+  expect_in "$R" "version cmdline_proc_show_v2 is not registered by module dwt_update" \
+    "apply refused once the update module is gone"
+fi
+expect_eq "$(cat /proc/cmdline)" "$orig" "kernel unaffected at the end"
