@@ -129,7 +129,7 @@ main() {
   for n in "${names[@]}"; do
     [[ -f $HERE/scenarios/$n.sh ]] || die "no scenario $n"
     if run_scenario "$n"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
-    grep -a 'dwt: OVERHEAD' "$WORK/logs/$n.log" | sed 's/^.*OVERHEAD/OVERHEAD/' || true
+    grep -a 'dwt: OVERHEAD' "$WORK/logs/$n.log" | sed 's/^.*OVERHEAD/OVERHEAD/' | awk '!seen[$0]++' || true
   done
   echo "$pass passed, $fail failed"
   ((fail == 0))

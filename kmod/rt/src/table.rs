@@ -22,6 +22,7 @@ use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 pub const MAX_UPDATES: usize = 32;
 pub const MAX_SLOTS: usize = 64;
 pub const MAX_VERSIONS: usize = 8;
+const _: () = assert!(MAX_VERSIONS <= 32, "Slot::used is a u32 bit set");
 const EMPTY: u32 = u32::MAX;
 
 /// Lifecycle of an update entry.
@@ -145,6 +146,9 @@ struct Version {
 pub struct Slot {
     /// Address of the original function, 0 when the slot is free.
     target: AtomicU64,
+    /// Bit i set: `versions[i]` is in use (set after, cleared before, its `update`),
+    /// so the dispatcher only reads the entries in use.
+    used: AtomicU32,
     policy: AtomicU64,
     original_calls: AtomicU64,
     versions: [Version; MAX_VERSIONS],
@@ -248,6 +252,17 @@ impl core::fmt::Display for RtError {
     }
 }
 
+/// Indices of the bits set in `m`, lowest first.
+fn bits(mut m: u32) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        (m != 0).then(|| {
+            let i = m.trailing_zeros() as usize;
+            m &= m - 1;
+            i
+        })
+    })
+}
+
 fn bump(c: &AtomicU64) {
     c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
 }
@@ -265,6 +280,7 @@ impl Runtime {
     };
     const SLOT: Slot = Slot {
         target: AtomicU64::new(0),
+        used: AtomicU32::new(0),
         policy: AtomicU64::new(0),
         original_calls: AtomicU64::new(0),
         versions: [Self::VERSION; MAX_VERSIONS],
@@ -305,7 +321,8 @@ impl Runtime {
     /// Newest live version for which `accept` holds, as (index, address).
     fn newest(&self, s: &Slot, accept: impl Fn(&Version) -> bool) -> Option<(usize, u64)> {
         let mut best: Option<(usize, u64, u64)> = None;
-        for (i, v) in s.versions.iter().enumerate() {
+        for i in bits(s.used.load(Acquire)) {
+            let v = &s.versions[i];
             if let Some((addr, seq)) = self.live_addr(v) {
                 if best.is_none_or(|b| seq > b.2) && accept(v) {
                     best = Some((i, addr, seq));
@@ -332,7 +349,8 @@ impl Runtime {
         let Some(s) = self.slots.get(slot as usize) else {
             return 0;
         };
-        for v in &s.versions {
+        for i in bits(s.used.load(Acquire)) {
+            let v = &s.versions[i];
             if v.update.load(Acquire) != EMPTY
                 && parent >= v.start.load(Relaxed)
                 && parent < v.end.load(Relaxed)
@@ -511,11 +529,12 @@ impl Runtime {
         if f.method == Method::Jmp && used {
             return Err(RtError::JmpSiteBusy(i));
         }
-        let v = s
+        let idx = s
             .versions
             .iter()
-            .find(|v| v.update.load(Relaxed) == EMPTY)
+            .position(|v| v.update.load(Relaxed) == EMPTY)
             .ok_or(RtError::TooManyVersions(i))?;
+        let v = &s.versions[idx];
         v.group.store(f.group as u32, Relaxed);
         v.seq.store(seq, Relaxed);
         v.start.store(r.version, Relaxed);
@@ -523,6 +542,7 @@ impl Runtime {
         v.predicate.store(r.predicate, Relaxed);
         v.calls.store(0, Relaxed);
         v.update.store(u as u32, Release);
+        s.used.fetch_or(1 << idx, Release);
         Ok(())
     }
 
@@ -559,8 +579,9 @@ impl Runtime {
 
     fn remove_versions(&self, u: usize) {
         for s in &self.slots {
-            for v in &s.versions {
+            for (i, v) in s.versions.iter().enumerate() {
                 if v.update.load(Relaxed) == u as u32 {
+                    s.used.fetch_and(!(1 << i), Release);
                     v.update.store(EMPTY, Release);
                 }
             }
