@@ -74,6 +74,7 @@ make_descs() {
   "$m" "$d/cold.bin" cold dwt_cold dwt_value=dwt_value_split
   "$m" "$d/self.bin" self dwt_update dw_select=dwu_select_v2,method=jmp
   "$m" "$d/bench.bin" bench dwt_update dwt_bench=dwt_bench_v2
+  "$m" "$d/benchraw.bin" benchraw dwt_update dwt_bench=dwt_bench_raw
 }
 
 make_initramfs() {

@@ -142,8 +142,9 @@ int dw_shim_arm(u32 slot, u64 target, char *why, size_t cap)
 		return -EFAULT;
 	}
 	a->ops.func = dw_ftrace_handler;
-	a->ops.flags = FTRACE_OPS_FL_DYNAMIC | FTRACE_OPS_FL_SAVE_REGS |
-		       FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_RECURSION;
+	/* No FTRACE_OPS_FL_RECURSION: the handler protects itself (trylock), so ftrace
+	 * calls it directly instead of through its recursion-guarding assist function. */
+	a->ops.flags = FTRACE_OPS_FL_DYNAMIC | FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY;
 	ret = ftrace_set_filter_ip(&a->ops, target, 0, 0);
 	if (ret) {
 		kfree(a);

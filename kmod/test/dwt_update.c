@@ -106,6 +106,12 @@ DW_DEFINE_VERSION(int, dwt_bench_v2, (int x), (x))
 	return x + 2;
 }
 
+/* The same, registered without the invocation counter (isolates dispatch cost). */
+noinline int dwt_bench_raw(int x)
+{
+	return x + 2;
+}
+
 /* Self-update: a new dispatcher, reached by a jmp written over dw_select's NOP. */
 noinline u64 dwu_select_v2(u32 slot, u64 parent, u32 pid, u32 cpu)
 {
@@ -126,6 +132,7 @@ static int __init dwu_init(void)
 	       DW_REGISTER(dwt_obj_use_v2, NULL) ?:
 	       DW_REGISTER(dwt_obj_release_v2, NULL) ?:
 	       DW_REGISTER(dwt_bench_v2, NULL) ?:
+	       DW_REGISTER_UNCOUNTED(dwt_bench_raw) ?:
 	       DW_REGISTER_UNCOUNTED(dwu_select_v2);
 }
 
