@@ -39,7 +39,10 @@ fetch_vmlinuz() {
   log "fetching vmlinuz for $KVER"
   local tmp
   tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download -qq "linux-image-$KVER" >&2)
+  if ! (cd "$tmp" && apt-get download -qq "linux-image-$KVER" >&2); then
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    (cd "$tmp" && apt-get download -qq "linux-image-$KVER" >&2) || die "cannot download linux-image-$KVER"
+  fi
   mkdir -p "$CACHE"
   dpkg-deb --fsys-tarfile "$tmp"/linux-image-"$KVER"_*.deb | tar -xO "./boot/vmlinuz-$KVER" >"$VMLINUZ.tmp"
   mv "$VMLINUZ.tmp" "$VMLINUZ"

@@ -13,6 +13,8 @@ else
 fi
 ctl status
 expect_in "$R" "update sleepy applied" "update still applied after the refusal"
+expect_in "$R" "fn dwt_sleepy -> dwt_sleepy_v2 group=0 method=ftrace active=1" \
+  "status counts the invocation active in the version"
 must revert sleepy 10000
 expect_in "$(dmesg | grep 'sleeper returned')" "sleeper returned 2" "sleeper finished in the version it entered"
 

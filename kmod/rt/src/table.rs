@@ -750,7 +750,15 @@ impl Runtime {
                 } else {
                     "ftrace"
                 };
-                let _ = writeln!(out, " group={} method={method}", f.group);
+                let _ = write!(out, " group={} method={method}", f.group);
+                match f.bound.map(|r| r.counter).filter(|&c| c != 0) {
+                    // SAFETY: as for `active_count`.
+                    Some(c) => {
+                        let n = unsafe { (*(c as *const AtomicI64)).load(Relaxed) };
+                        let _ = writeln!(out, " active={n}");
+                    }
+                    None => out.push_bytes(b" active=uncounted\n"),
+                }
             }
         }
         for s in &self.slots {
