@@ -103,7 +103,9 @@ int dw_shim_resolve(const u8 *module, size_t mlen, const u8 *target, size_t tlen
 		scnprintf(why, cap, "cannot find the extent of version %s", ver);
 		return -ENOENT;
 	}
-	out->version_size = size;
+	/* Prefer the ELF size the registry found; kallsyms' is an upper bound. */
+	if (!out->version_size || out->version_size > size)
+		out->version_size = size;
 	/* A version split by gcc has text outside its extent: calls to the original
 	 * from there would be redirected again, and stack checks would miss it. */
 	if (strlen(mod) + strlen(ver) + 7 < KSYM_NAME_LEN) {

@@ -49,6 +49,31 @@ int dw_register_version(struct module *owner, const char *name, void *addr,
 }
 EXPORT_SYMBOL_GPL(dw_register_version);
 
+/*
+ * The ELF st_size of the function at `addr` in `mod` (0 if unknown).  kallsyms only
+ * knows the distance to the next symbol, which for the last function of a section
+ * runs to the end of the module's text: too wide a version range.
+ */
+static unsigned long dw_elf_size(struct module *mod, unsigned long addr)
+{
+	struct mod_kallsyms *ks;
+	unsigned long size = 0;
+	unsigned int i;
+
+	preempt_disable();
+	ks = rcu_dereference_sched(mod->kallsyms);
+	for (i = 0; ks && i < ks->num_symtab; i++) {
+		const Elf_Sym *sym = &ks->symtab[i];
+
+		if (sym->st_value == addr && ELF_ST_TYPE(sym->st_info) == STT_FUNC) {
+			size = sym->st_size;
+			break;
+		}
+	}
+	preempt_enable();
+	return size;
+}
+
 /* Find (module, name) and copy its addresses into `out`, under the registry lock. */
 int dw_registry_lookup(const char *module, const char *name, struct dw_resolved *out)
 {
@@ -61,6 +86,7 @@ int dw_registry_lookup(const char *module, const char *name, struct dw_resolved 
 			out->version = (unsigned long)r->addr;
 			out->counter = (unsigned long)r->active;
 			out->predicate = (unsigned long)r->pred;
+			out->version_size = dw_elf_size(r->owner, (unsigned long)r->addr);
 			ret = 0;
 			break;
 		}

@@ -755,10 +755,12 @@ impl Runtime {
                     // SAFETY: as for `active_count`.
                     Some(c) => {
                         let n = unsafe { (*(c as *const AtomicI64)).load(Relaxed) };
-                        let _ = writeln!(out, " active={n}");
+                        let _ = write!(out, " active={n}");
                     }
-                    None => out.push_bytes(b" active=uncounted\n"),
+                    None => out.push_bytes(b" active=uncounted"),
                 }
+                let size = f.bound.map_or(0, |r| r.version_size);
+                let _ = writeln!(out, " text=0x{size:x}");
             }
         }
         for s in &self.slots {
