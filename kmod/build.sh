@@ -12,7 +12,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE/build
-CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/dynwalk
+CACHE=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/dynwalk
 RUSTC=/usr/bin/rustc
 TARGET=x86_64-unknown-none
 # Flags every Rust crate in the kernel object shares (they are target modifiers:

@@ -11,7 +11,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 KMOD=$(dirname "$HERE")
 ROOT=$(dirname "$KMOD")
-CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/dynwalk
+CACHE=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/dynwalk
 WORK=$KMOD/build/guest
 ALL=(s1_cmdline s8_malformed s2_kthread s5_shadow s3_pertask s6_group s4_revert_busy
      s7_stress s9_selfupdate s10_overhead)
@@ -53,7 +53,9 @@ fetch_vmlinuz() {
 make_descs() {
   local d=$1/descs m
   mkdir -p "$d"
-  (cd "$ROOT" && cargo build -q -p dynwalk-kmod --example mkdesc)
+  local cargo
+  cargo=$(command -v cargo || echo "${HOME:-/root}/.cargo/bin/cargo")
+  (cd "$ROOT" && "$cargo" build -q -p dynwalk-kmod --example mkdesc)
   m=$ROOT/target/debug/examples/mkdesc
   "$m" "$d/cmdline1.bin" cmdline1 dwt_update cmdline_proc_show=cmdline_proc_show_v2
   "$m" "$d/badbytes.bin" badbytes dwt_update cmdline_proc_show=cmdline_proc_show_v2,expect=e900000000
