@@ -11,6 +11,10 @@ for round in 1 2; do
   must revert cmdline1
   expect_eq "$(cat /proc/cmdline)" "$orig" "round $round: original back after revert"
 done
+# ftrace's own view of the site: hooked (regs + IPMODIFY) while loaded, gone after unload.
+EF=/sys/kernel/tracing/enabled_functions
+expect_in "$(grep cmdline_proc_show $EF)" "R I" "ftrace site armed with IPMODIFY while loaded"
 must unload cmdline1
 ctl status
 expect_not_in "$R" "cmdline1" "nothing left after unload"
+expect_eq "$(grep -c cmdline_proc_show $EF)" 0 "ftrace site released after unload"
