@@ -1,0 +1,144 @@
+#!/bin/bash
+# Run the kernel scenarios in QEMU on Debian's 6.1 kernel (docs/runtime-control.md).
+#
+#   kmod/guest/run-suite.sh               every scenario, one boot each
+#   kmod/guest/run-suite.sh s1_cmdline …  only these
+#
+# Prints "PASS name" / "FAIL name: reason" per scenario, then "N passed, M failed";
+# exits non-zero if any failed.  Console logs: kmod/build/guest/logs/<name>.log.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+KMOD=$(dirname "$HERE")
+ROOT=$(dirname "$KMOD")
+CACHE=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/dynwalk
+WORK=$KMOD/build/guest
+ALL=(s1_cmdline s8_malformed s2_kthread s5_shadow s3_pertask s6_group s4_revert_busy
+     s7_stress s9_selfupdate s10_overhead)
+
+log() { echo "run-suite: $*" >&2; }
+die() { echo "run-suite: error: $*" >&2; exit 2; }
+
+install_guest_tools() {
+  local need=()
+  command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+  [[ -x /bin/busybox ]] && /bin/busybox --list 2>/dev/null | grep -qx poweroff &&
+    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
+    need+=(busybox-static)
+  command -v cpio >/dev/null || need+=(cpio)
+  if ((${#need[@]})); then
+    log "installing ${need[*]}"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >&2
+  fi
+}
+
+fetch_vmlinuz() {
+  VMLINUZ=$CACHE/vmlinuz-$KVER
+  [[ -s $VMLINUZ ]] && return
+  log "fetching vmlinuz for $KVER"
+  local tmp
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download -qq "linux-image-$KVER" >&2); then
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    (cd "$tmp" && apt-get download -qq "linux-image-$KVER" >&2) || die "cannot download linux-image-$KVER"
+  fi
+  mkdir -p "$CACHE"
+  dpkg-deb --fsys-tarfile "$tmp"/linux-image-"$KVER"_*.deb | tar -xO "./boot/vmlinuz-$KVER" >"$VMLINUZ.tmp"
+  mv "$VMLINUZ.tmp" "$VMLINUZ"
+  rm -rf "$tmp"
+}
+
+# Descriptions, written with the crate's own encoder (examples/mkdesc.rs).
+make_descs() {
+  local d=$1/descs m
+  mkdir -p "$d"
+  local cargo
+  cargo=$(command -v cargo || echo "${HOME:-/root}/.cargo/bin/cargo")
+  (cd "$ROOT" && "$cargo" build -q -p dynwalk-kmod --example mkdesc)
+  m=$ROOT/target/debug/examples/mkdesc
+  "$m" "$d/cmdline1.bin" cmdline1 dwt_update cmdline_proc_show=cmdline_proc_show_v2
+  "$m" "$d/badbytes.bin" badbytes dwt_update cmdline_proc_show=cmdline_proc_show_v2,expect=e900000000
+  "$m" "$d/unknown.bin" unknown dwt_update no_such_function_xyz=cmdline_proc_show_v2
+  "$m" "$d/unregistered.bin" unregistered dwt_update cmdline_proc_show=nope_v9
+  "$m" "$d/jmpftrace.bin" jmpftrace dwt_update cmdline_proc_show=cmdline_proc_show_v2,method=jmp
+  head -c 40 "$d/cmdline1.bin" >"$d/truncated.bin"
+  "$m" "$d/value2.bin" value2 dwt_update dwt_value=dwt_value_v2
+  "$m" "$d/value3.bin" value3 dwt_update dwt_value=dwt_value_v3
+  "$m" "$d/value4.bin" value4 dwt_update dwt_value=dwt_value_v4,policy=pred
+  "$m" "$d/sleepy.bin" sleepy dwt_update dwt_sleepy=dwt_sleepy_v2
+  "$m" "$d/spin.bin" spin dwt_update dwt_spin=dwt_spin_v2
+  "$m" "$d/obj.bin" obj dwt_update dwt_obj_use=dwt_obj_use_v2,group=1 \
+    dwt_obj_release=dwt_obj_release_v2,group=1
+  "$m" "$d/group.bin" group dwt_update dwt_group_a=dwt_group_a_v2,group=1 \
+    dwt_group_b=dwt_group_b_v2,group=1
+  "$m" "$d/groupbad.bin" groupbad dwt_update dwt_group_a=dwt_group_a_v2,group=1 \
+    dwt_group_b=dwt_group_b_missing,group=1
+  "$m" "$d/groupbench.bin" groupbench dwt_update dwt_value=dwt_value_v2,group=2 \
+    dwt_bench=dwt_bench_v2,group=2
+  "$m" "$d/cold.bin" cold dwt_cold dwt_value=dwt_value_split
+  "$m" "$d/self.bin" self dwt_update dw_select=dwu_select_v2,method=jmp
+  "$m" "$d/bench.bin" bench dwt_update dwt_bench=dwt_bench_v2
+  "$m" "$d/benchraw.bin" benchraw dwt_update dwt_bench=dwt_bench_raw
+}
+
+make_initramfs() {
+  local root=$WORK/root
+  rm -rf "$root"
+  mkdir -p "$root"/{bin,lib,proc,sys,dev,tmp,scenarios}
+  cp /bin/busybox "$root/bin/busybox"
+  cp "$KMOD"/build/{dynwalk,dwt_target,dwt_update,dwt_cold}.ko "$root/lib/"
+  cp "$HERE/init" "$root/init"
+  cp "$HERE/lib.sh" "$root/lib.sh"
+  mkdir -p "$root/etc"
+  echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >"$root/etc/passwd"
+  echo 'nogroup:x:65534:' >"$root/etc/group"
+  cp "$HERE"/scenarios/*.sh "$root/scenarios/"
+  chmod +x "$root/init"
+  make_descs "$root"
+  (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$WORK/initramfs.gz"
+}
+
+# One boot; the verdict comes from the console log.
+run_scenario() {
+  local name=$1 limit=${DW_LIMIT:-180} logf=$WORK/logs/$1.log
+  [[ $name == s7_stress ]] && limit=420
+  timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel "tcg,thread=${DW_TCG_THREAD:-single}" -cpu max -smp 2 -m 512 \
+    -kernel "$VMLINUZ" -initrd "$WORK/initramfs.gz" -nographic -no-reboot -monitor none \
+    -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 quiet loglevel=7 dw.scenario=$name" \
+    </dev/null >"$logf" 2>&1 || true
+  tr -d '\r' <"$logf" >"$logf.tmp" && mv "$logf.tmp" "$logf"
+  local bad
+  bad=$(grep -aE 'BUG:|WARNING:|Oops|Call Trace|ftrace bug|Kernel panic|Rust runtime panicked' "$logf" | head -1 || true)
+  if [[ -n $bad ]]; then
+    echo "FAIL $name: kernel: $bad"
+  elif grep -aq "^DW-FAIL" "$logf"; then
+    echo "FAIL $name: $(grep -a '^DW-FAIL' "$logf" | head -1)"
+  elif ! grep -aq "^DW-END $name rc=0" "$logf"; then
+    echo "FAIL $name: no clean end (timeout or crash), see $logf"
+  else
+    echo "PASS $name"
+    return 0
+  fi
+  return 1
+}
+
+main() {
+  local names=("$@") pass=0 fail=0 n
+  ((${#names[@]})) || names=("${ALL[@]}")
+  "$KMOD/build.sh"
+  KVER=$(cat "$KMOD/build/KVER")
+  install_guest_tools
+  fetch_vmlinuz
+  mkdir -p "$WORK/logs"
+  make_initramfs
+  for n in "${names[@]}"; do
+    [[ -f $HERE/scenarios/$n.sh ]] || die "no scenario $n"
+    if run_scenario "$n"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+    grep -a 'dwt: OVERHEAD' "$WORK/logs/$n.log" | sed 's/^.*OVERHEAD/OVERHEAD/' | awk '!seen[$0]++' || true
+  done
+  echo "$pass passed, $fail failed"
+  ((fail == 0))
+}
+
+main "$@"
