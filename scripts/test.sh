@@ -20,3 +20,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 cargo nextest run --workspace --no-fail-fast --cargo-profile dev
+
+# The kernel runtime in a real Debian 6.1 kernel under QEMU (kmod/README.md): builds the
+# module with kbuild, boots the guest once per scenario and asserts on the console.
+bash kmod/guest/run-suite.sh
