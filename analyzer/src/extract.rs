@@ -59,9 +59,9 @@ struct Extractor<'a> {
     /// Body ranges of functions, sorted by start (index = function index).
     bodies: Vec<(u32, u32)>,
     /// Per function: local name -> type text (parameters and locals).
-    locals: Vec<HashMap<String, String>>,
+    locals: Vec<HashMap<String, Sym>>,
     /// File-scope variables: name -> type text.
-    file_vars: HashMap<String, String>,
+    file_vars: HashMap<String, Sym>,
     errors: usize,
     /// Anonymous aggregates named so far.
     anon: u32,
@@ -311,7 +311,8 @@ impl<'a> Extractor<'a> {
                 has_errors: body.has_error(),
             };
             self.bodies.push(f.body);
-            self.locals.push(params.into_iter().filter(|(n, _)| !n.is_empty()).collect());
+            let locals = params.into_iter().filter(|(n, _)| !n.is_empty()).map(|(n, t)| (n, self.sym(&t))).collect();
+            self.locals.push(locals);
             self.f.functions.push(f);
         }
     }
@@ -366,7 +367,8 @@ impl<'a> Extractor<'a> {
             match in_fn {
                 Some(fi) => {
                     for (name, ty) in &vars {
-                        self.locals[fi as usize].insert(name.clone(), ty.clone());
+                        let ty = self.sym(ty);
+                        self.locals[fi as usize].insert(name.clone(), ty);
                     }
                     if is_static {
                         self.globals_from(d, Some(fi), true, false);
@@ -374,7 +376,8 @@ impl<'a> Extractor<'a> {
                 }
                 None => {
                     for (name, ty) in &vars {
-                        self.file_vars.insert(name.clone(), ty.clone());
+                        let ty = self.sym(ty);
+                        self.file_vars.insert(name.clone(), ty);
                     }
                     self.globals_from(d, None, is_static, is_extern);
                 }
@@ -468,13 +471,13 @@ impl<'a> Extractor<'a> {
         index
     }
 
-    fn lookup(&self, name: &str, caller: Option<u32>) -> Option<String> {
+    fn lookup(&self, name: &str, caller: Option<u32>) -> Option<Sym> {
         if let Some(fi) = caller {
-            if let Some(t) = self.locals[fi as usize].get(name) {
-                return Some(t.clone());
+            if let Some(&t) = self.locals[fi as usize].get(name) {
+                return Some(t);
             }
         }
-        self.file_vars.get(name).cloned()
+        self.file_vars.get(name).copied()
     }
 
     fn base_of(&mut self, e: Node, caller: Option<u32>, index: &HashMap<usize, u32>) -> Base {
@@ -483,7 +486,7 @@ impl<'a> Extractor<'a> {
             "identifier" => {
                 let name = self.text(e);
                 match self.lookup(name, caller) {
-                    Some(t) => Base::Type(self.sym(&t)),
+                    Some(t) => Base::Type(t),
                     None => Base::Name(self.sym(name)),
                 }
             }
@@ -546,7 +549,7 @@ impl<'a> Extractor<'a> {
             let (name, kind, base, pos_at) = match callee.kind() {
                 "identifier" => {
                     let name = self.text(callee);
-                    let is_var = self.lookup(name, caller).is_some_and(|t| !t.is_empty());
+                    let is_var = self.lookup(name, caller).is_some_and(|t| !self.f.name(t).is_empty());
                     (
                         name.to_string(),
                         if is_var { CallKind::Pointer } else { CallKind::Direct },
@@ -915,10 +918,7 @@ impl<'a> Extractor<'a> {
             }
             i += 1;
         }
-        let d = MacroDef {
-            name: self.sym(&m.name),
-            params: params.map(|p| p.iter().map(|x| self.sym(x)).collect()),
-            pos: self.pos(m.name_at),
+        let refs = MacroRefs {
             calls: calls.iter().map(|c| self.sym(c)).collect(),
             idents: idents.iter().map(|c| self.sym(c)).collect(),
             fields: fields.iter().map(|c| self.sym(c)).collect(),
@@ -933,9 +933,15 @@ impl<'a> Extractor<'a> {
                     (self.sym(c), *k, arg)
                 })
                 .collect(),
+        };
+        let d = MacroDef {
+            name: self.sym(&m.name),
+            params: params.map(|p| p.iter().map(|x| self.sym(x)).collect()),
+            pos: self.pos(m.name_at),
             body_hash: token_hash(body),
             conditional: m.conditional,
             condition: m.condition.as_ref().map(|c| self.sym(c)),
+            refs: (refs != MacroRefs::default()).then(|| Box::new(refs)),
         };
         self.f.macros.push(d);
     }

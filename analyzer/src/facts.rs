@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the facts encoding; bump on any change of these types (the on-disk cache
 /// refuses entries of another version and re-extracts them).
-pub const FACTS_VERSION: u32 = 4;
+pub const FACTS_VERSION: u32 = 5;
 
 /// Index into [`FileFacts::names`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -203,8 +203,20 @@ pub struct TypeDef {
 pub struct MacroDef {
     pub name: Sym,
     /// `None` for object-like macros.
-    pub params: Option<Vec<Sym>>,
+    pub params: Option<Box<[Sym]>>,
     pub pos: Pos,
+    pub body_hash: u64,
+    pub conditional: bool,
+    /// The unknown `#if` conditions around the definition, as one C expression.
+    pub condition: Option<Sym>,
+    /// What the body names; `None` for bodies that name nothing (numeric constants, the
+    /// millions of register definitions of some drivers), to keep those small.
+    pub refs: Option<Box<MacroRefs>>,
+}
+
+/// The names a macro body uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MacroRefs {
     /// Names called in the body (`ident(`), in order of appearance, deduplicated.
     pub calls: Vec<Sym>,
     /// Identifiers used in the body that are not calls or parameters (for object-like
@@ -218,10 +230,20 @@ pub struct MacroDef {
     /// Single-identifier arguments of the calls in the body: (callee, argument index,
     /// argument), so a name passed down to a macro that calls it can be followed.
     pub call_args: Vec<(Sym, u8, MacroArg)>,
-    pub body_hash: u64,
-    pub conditional: bool,
-    /// The unknown `#if` conditions around the definition, as one C expression.
-    pub condition: Option<Sym>,
+}
+
+static NO_REFS: MacroRefs = MacroRefs {
+    calls: Vec::new(),
+    idents: Vec::new(),
+    fields: Vec::new(),
+    param_calls: Vec::new(),
+    call_args: Vec::new(),
+};
+
+impl MacroDef {
+    pub fn refs(&self) -> &MacroRefs {
+        self.refs.as_deref().unwrap_or(&NO_REFS)
+    }
 }
 
 /// An argument in a macro body: a plain name, or one of the macro's own parameters.

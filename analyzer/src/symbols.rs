@@ -18,7 +18,9 @@ pub struct FileItems {
     /// Macros that can hide calls or stand for values (pure numeric constants are kept
     /// only by name, in `constants`).
     pub macros: Vec<MacroItem>,
-    pub constants: Vec<String>,
+    /// Hashes of the names of macros that only stand for values, and of enumerators
+    /// (millions in some drivers' register headers: no strings are kept for them).
+    pub constants: Vec<u64>,
     /// (key such as `struct task_struct`, [(field, type)])
     pub aggregates: Vec<(String, Vec<(String, String)>)>,
     /// typedef name -> aliased type text
@@ -50,13 +52,14 @@ impl FileItems {
         let mut items = FileItems { path: path.to_string(), ..Default::default() };
         items.functions = f.functions.iter().map(|x| (n(x.name), x.attrs, n(x.ret))).collect();
         for m in &f.macros {
+            let r = m.refs();
             // `#define pte_offset_kernel pte_offset_kernel` only marks that a function
             // exists (for `#ifndef` overrides): it is not a macro to expand.
-            if m.params.is_none() && m.calls.is_empty() && m.idents == [m.name] {
+            if m.params.is_none() && r.calls.is_empty() && r.idents == [m.name] {
                 continue;
             }
-            if m.params.is_none() && m.calls.is_empty() && m.idents.is_empty() && m.param_calls.is_empty() {
-                items.constants.push(n(m.name));
+            if m.params.is_none() && m.refs.is_none() {
+                items.constants.push(name_hash(f.name(m.name)));
                 continue;
             }
             items.macros.push(MacroItem {
@@ -64,10 +67,10 @@ impl FileItems {
                 function_like: m.params.is_some(),
                 conditional: m.conditional,
                 condition: m.condition.map(n),
-                calls: m.calls.iter().map(|&c| n(c)).collect(),
-                idents: m.idents.iter().map(|&c| n(c)).collect(),
-                param_calls: m.param_calls.clone(),
-                call_args: m
+                calls: r.calls.iter().map(|&c| n(c)).collect(),
+                idents: r.idents.iter().map(|&c| n(c)).collect(),
+                param_calls: r.param_calls.clone(),
+                call_args: r
                     .call_args
                     .iter()
                     .map(|(c, k, a)| {
@@ -92,7 +95,7 @@ impl FileItems {
                         items.typedefs.push((n(t.name), n(a)));
                     }
                 }
-                TypeKind::Enum => items.constants.extend(t.enumerators.iter().map(|&e| n(e))),
+                TypeKind::Enum => items.constants.extend(t.enumerators.iter().map(|&e| name_hash(f.name(e)))),
             }
         }
         items.globals = f.globals.iter().filter(|g| g.in_function.is_none()).map(|g| (n(g.name), n(g.ty))).collect();
@@ -167,7 +170,8 @@ pub struct SymbolTable {
     pub live: Vec<bool>,
     pub functions: FxHashMap<Name, Vec<FnDef>>,
     pub macros: FxHashMap<Name, Vec<MacroDefn>>,
-    pub constants: FxHashSet<Name>,
+    /// Hashes of constant names (see [`FileItems::constants`]).
+    pub constants: FxHashSet<u64>,
     pub aggregates: FxHashMap<Name, Vec<Vec<(Name, Name)>>>,
     pub typedefs: FxHashMap<Name, Name>,
     pub globals: FxHashMap<Name, Name>,
@@ -229,10 +233,7 @@ impl SymbolTable {
                     defs.push(d);
                 }
             }
-            for c in &f.constants {
-                let n = t.names.intern(c);
-                t.constants.insert(n);
-            }
+            t.constants.extend(f.constants.iter().copied());
             for (k, fields) in &f.aggregates {
                 let k = t.names.intern(k);
                 let fields = fields.iter().map(|(a, b)| (t.names.intern(a), t.names.intern(b))).collect();
@@ -268,6 +269,10 @@ impl SymbolTable {
 
     pub fn is_function(&self, n: Name) -> bool {
         self.functions.contains_key(&n)
+    }
+
+    pub fn is_constant(&self, n: Name) -> bool {
+        self.constants.contains(&name_hash(self.name(n)))
     }
 
     pub fn is_macro(&self, n: Name) -> bool {
@@ -345,10 +350,10 @@ impl SymbolTable {
         if name.starts_with("CONFIG_") {
             return None;
         }
-        let Some(id) = self.id(name) else { return Some(false) };
-        if self.constants.contains(&id) {
+        if self.constants.contains(&name_hash(name)) {
             return Some(true);
         }
+        let Some(id) = self.id(name) else { return Some(false) };
         match self.macros.get(&id) {
             None => Some(false),
             Some(defs) if defs.iter().any(|d| d.condition.is_none() && self.arch_rank(d.file) <= 3) => Some(true),
@@ -420,7 +425,7 @@ impl SymbolTable {
                     if self.is_also_function(c) {
                         out.insert(Expansion { target: c, via: chain.as_slice().into() });
                     }
-                } else if !self.name(c).starts_with("__builtin") && !self.constants.contains(&c) {
+                } else if !self.name(c).starts_with("__builtin") && !self.is_constant(c) {
                     out.insert(Expansion { target: c, via: chain.as_slice().into() });
                 }
             }
@@ -538,6 +543,16 @@ fn live_files(files: &[Arc<FileItems>]) -> Vec<bool> {
             }
         })
         .collect()
+}
+
+/// FNV-1a of a name, for the constant set.
+pub fn name_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &b in s.as_bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 /// Drops qualifiers and pointer/array marks: `const struct foo * const *` -> `struct foo`.

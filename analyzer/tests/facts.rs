@@ -122,8 +122,8 @@ fn macro_definitions_and_hidden_calls() {
     let f = facts_of(&db, "include/linux/wait.h");
     let mut out = String::new();
     for m in &f.macros {
-        let calls: Vec<&str> = m.calls.iter().map(|c| f.name(*c)).collect();
-        let fields: Vec<&str> = m.fields.iter().map(|c| f.name(*c)).collect();
+        let calls: Vec<&str> = m.refs().calls.iter().map(|c| f.name(*c)).collect();
+        let fields: Vec<&str> = m.refs().fields.iter().map(|c| f.name(*c)).collect();
         let kind = if m.params.is_some() { "fn" } else { "obj" };
         out.push_str(&format!("{} {kind} calls={calls:?} fields={fields:?}\n", f.name(m.name)));
     }

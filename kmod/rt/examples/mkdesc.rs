@@ -31,9 +31,7 @@ struct Owned {
 fn parse_func(arg: &str) -> Result<Owned, String> {
     let mut parts = arg.split(',');
     let head = parts.next().unwrap_or_default();
-    let (target, version) = head
-        .split_once('=')
-        .ok_or(format!("{head:?}: want TARGET=VERSION"))?;
+    let (target, version) = head.split_once('=').ok_or(format!("{head:?}: want TARGET=VERSION"))?;
     let mut f = Owned {
         target: target.into(),
         version: version.into(),
@@ -53,11 +51,7 @@ fn parse_func(arg: &str) -> Result<Owned, String> {
             ("policy", "pred") => f.policy = PolicyKind::Predicate,
             ("policy", v) if v.starts_with("task:") || v.starts_with("cpu:") => {
                 let (kind, n) = v.split_once(':').unwrap_or_default();
-                f.policy = if kind == "task" {
-                    PolicyKind::Task
-                } else {
-                    PolicyKind::Cpu
-                };
+                f.policy = if kind == "task" { PolicyKind::Task } else { PolicyKind::Cpu };
                 f.param = n.parse().map_err(|e| format!("policy {v}: {e}"))?;
             }
             ("expect", v) => f.expected = hex(v)?,
@@ -71,10 +65,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let [out, name, module, funcs @ ..] = args else {
         return Err("usage: mkdesc OUT NAME MODULE TARGET=VERSION[,opts]...".into());
     };
-    let owned = funcs
-        .iter()
-        .map(|a| parse_func(a))
-        .collect::<Result<Vec<_>, _>>()?;
+    let owned = funcs.iter().map(|a| parse_func(a)).collect::<Result<Vec<_>, _>>()?;
     let funcs: Vec<Func<'_>> = owned
         .iter()
         .map(|o| Func {
@@ -88,11 +79,7 @@ fn run(args: &[String]) -> Result<(), String> {
         })
         .collect();
     let mut buf = vec![0u8; MAX_DESC_LEN];
-    let spec = Spec {
-        name: name.as_bytes(),
-        module: module.as_bytes(),
-        funcs: &funcs,
-    };
+    let spec = Spec { name: name.as_bytes(), module: module.as_bytes(), funcs: &funcs };
     let n = encode(&spec, &mut buf).map_err(|e| format!("{e}"))?;
     std::fs::write(out, &buf[..n]).map_err(|e| format!("{out}: {e}"))
 }

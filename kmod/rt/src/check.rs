@@ -45,11 +45,7 @@ pub fn decode_jmp(site: u64, bytes: &[u8]) -> Option<u64> {
         return None;
     }
     let rel = i32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-    Some(
-        (site as i64)
-            .wrapping_add(JMP_LEN as i64)
-            .wrapping_add(rel as i64) as u64,
-    )
+    Some((site as i64).wrapping_add(JMP_LEN as i64).wrapping_add(rel as i64) as u64)
 }
 
 #[cfg(test)]

@@ -34,15 +34,9 @@ pub enum PolicyArg<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
     Apply(&'a [u8]),
-    Revert {
-        update: &'a [u8],
-        timeout_ms: u32,
-    },
+    Revert { update: &'a [u8], timeout_ms: u32 },
     Unload(&'a [u8]),
-    Policy {
-        function: &'a [u8],
-        policy: PolicyArg<'a>,
-    },
+    Policy { function: &'a [u8], policy: PolicyArg<'a> },
     Status,
 }
 
@@ -63,10 +57,9 @@ impl core::fmt::Display for CmdError {
         match *self {
             CmdError::Empty => write!(f, "empty command"),
             CmdError::NotText => write!(f, "command is not printable ASCII"),
-            CmdError::UnknownCommand => write!(
-                f,
-                "unknown command (apply, revert, unload, policy, status, or a description)"
-            ),
+            CmdError::UnknownCommand => {
+                write!(f, "unknown command (apply, revert, unload, policy, status, or a description)")
+            }
             CmdError::MissingArgument(w) => write!(f, "missing argument: {w}"),
             CmdError::BadName(w) => write!(f, "bad {w}: 1..=63 bytes of [A-Za-z0-9_.:-]"),
             CmdError::BadNumber(w) => write!(f, "bad number for {w}"),
@@ -98,24 +91,15 @@ fn name<'a>(w: Option<&'a [u8]>, what: &'static str) -> Result<&'a [u8], CmdErro
 
 fn target<'a>(w: Option<&'a [u8]>) -> Result<Target<'a>, CmdError> {
     let n = name(w, "version (an update name or 'original')")?;
-    Ok(if n == b"original" {
-        Target::Original
-    } else {
-        Target::Update(n)
-    })
+    Ok(if n == b"original" { Target::Original } else { Target::Update(n) })
 }
 
 /// Parse one command.  Never panics; every refusal says which word was wrong.
 pub fn parse(buf: &[u8]) -> Result<Command<'_>, CmdError> {
-    if !buf
-        .iter()
-        .all(|&c| c == b'\n' || c == b'\t' || (b' '..=b'~').contains(&c))
-    {
+    if !buf.iter().all(|&c| c == b'\n' || c == b'\t' || (b' '..=b'~').contains(&c)) {
         return Err(CmdError::NotText);
     }
-    let mut words = buf
-        .split(|c| c.is_ascii_whitespace())
-        .filter(|w| !w.is_empty());
+    let mut words = buf.split(|c| c.is_ascii_whitespace()).filter(|w| !w.is_empty());
     let verb = words.next().ok_or(CmdError::Empty)?;
     let cmd = match verb {
         b"apply" => Command::Apply(name(words.next(), "update")?),
@@ -159,33 +143,15 @@ mod tests {
     #[test]
     fn parses_commands() {
         assert_eq!(parse(b"apply u1\n"), Ok(Command::Apply(b"u1")));
-        assert_eq!(
-            parse(b"revert u1"),
-            Ok(Command::Revert {
-                update: b"u1",
-                timeout_ms: DEFAULT_TIMEOUT_MS
-            })
-        );
-        assert_eq!(
-            parse(b"revert u1 500"),
-            Ok(Command::Revert {
-                update: b"u1",
-                timeout_ms: 500
-            })
-        );
+        assert_eq!(parse(b"revert u1"), Ok(Command::Revert { update: b"u1", timeout_ms: DEFAULT_TIMEOUT_MS }));
+        assert_eq!(parse(b"revert u1 500"), Ok(Command::Revert { update: b"u1", timeout_ms: 500 }));
         assert_eq!(
             parse(b"policy dwt_value task 42 v3"),
-            Ok(Command::Policy {
-                function: b"dwt_value",
-                policy: PolicyArg::Task(42, Target::Update(b"v3"))
-            })
+            Ok(Command::Policy { function: b"dwt_value", policy: PolicyArg::Task(42, Target::Update(b"v3")) })
         );
         assert_eq!(
             parse(b"policy f cpu 1 original"),
-            Ok(Command::Policy {
-                function: b"f",
-                policy: PolicyArg::Cpu(1, Target::Original)
-            })
+            Ok(Command::Policy { function: b"f", policy: PolicyArg::Cpu(1, Target::Original) })
         );
         assert_eq!(parse(b"  status  "), Ok(Command::Status));
     }
@@ -198,19 +164,10 @@ mod tests {
         assert_eq!(parse(b"apply"), Err(CmdError::MissingArgument("update")));
         assert_eq!(parse(b"apply a b"), Err(CmdError::ExtraArguments));
         assert_eq!(parse(b"apply a\x00"), Err(CmdError::NotText));
-        assert_eq!(
-            parse(b"revert u 99999999999"),
-            Err(CmdError::BadNumber("timeout_ms"))
-        );
-        assert_eq!(
-            parse(b"revert u 60001"),
-            Err(CmdError::TimeoutTooLong(60001))
-        );
+        assert_eq!(parse(b"revert u 99999999999"), Err(CmdError::BadNumber("timeout_ms")));
+        assert_eq!(parse(b"revert u 60001"), Err(CmdError::TimeoutTooLong(60001)));
         assert_eq!(parse(b"policy f task x v"), Err(CmdError::BadNumber("pid")));
-        assert!(matches!(
-            parse(b"policy f sometimes"),
-            Err(CmdError::BadName(_))
-        ));
+        assert!(matches!(parse(b"policy f sometimes"), Err(CmdError::BadName(_))));
         assert!(matches!(parse(b"apply a/b"), Err(CmdError::BadName(_))));
     }
 

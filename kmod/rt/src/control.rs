@@ -18,14 +18,7 @@ use core::fmt::Write;
 pub trait Shim {
     /// Resolve the target symbol, look up the registered version in `module`, read
     /// the bytes at the target and tell whether ftrace manages it.
-    fn resolve(
-        &self,
-        module: &[u8],
-        target: &[u8],
-        version: &[u8],
-        out: &mut Resolved,
-        why: &mut Buf<'_>,
-    ) -> i32;
+    fn resolve(&self, module: &[u8], target: &[u8], version: &[u8], out: &mut Resolved, why: &mut Buf<'_>) -> i32;
     /// Register the ftrace redirection for `slot` (no-op if armed).
     fn arm(&self, slot: u32, target: u64, why: &mut Buf<'_>) -> i32;
     /// Unregister it (no-op if not armed).
@@ -60,13 +53,8 @@ pub fn control<S: Shim>(rt: &Runtime, shim: &S, input: &[u8], reply: &mut Buf<'_
             return 0;
         }
         Command::Apply(n) => (n, apply(rt, shim, n, reply)),
-        Command::Revert { update, timeout_ms } => {
-            (update, revert(rt, shim, update, timeout_ms, reply))
-        }
-        Command::Unload(n) => (
-            n,
-            unload(rt, shim, n).map_err(|e| fail(reply, "unload", n, e)),
-        ),
+        Command::Revert { update, timeout_ms } => (update, revert(rt, shim, update, timeout_ms, reply)),
+        Command::Unload(n) => (n, unload(rt, shim, n).map_err(|e| fail(reply, "unload", n, e))),
         Command::Policy { function, policy } => {
             let r = rt.set_policy(function, policy);
             (function, r.map_err(|e| fail(reply, "policy", function, e)))
@@ -86,10 +74,7 @@ pub fn control<S: Shim>(rt: &Runtime, shim: &S, input: &[u8], reply: &mut Buf<'_
 }
 
 fn verb(input: &[u8]) -> &[u8] {
-    input
-        .split(|c| c.is_ascii_whitespace())
-        .find(|w| !w.is_empty())
-        .unwrap_or(b"")
+    input.split(|c| c.is_ascii_whitespace()).find(|w| !w.is_empty()).unwrap_or(b"")
 }
 
 fn fail(reply: &mut Buf<'_>, op: &str, name: &[u8], e: RtError) -> i32 {
@@ -134,26 +119,14 @@ fn load<S: Shim>(rt: &Runtime, shim: &S, input: &[u8], reply: &mut Buf<'_>) -> i
 }
 
 /// Resolve and check every function of `u` against the running kernel.
-fn bind_all<S: Shim>(
-    rt: &Runtime,
-    shim: &S,
-    u: usize,
-    op: &str,
-    reply: &mut Buf<'_>,
-) -> Result<(), i32> {
+fn bind_all<S: Shim>(rt: &Runtime, shim: &S, u: usize, op: &str, reply: &mut Buf<'_>) -> Result<(), i32> {
     let m = rt.meta(u).ok_or(-EINVAL)?;
     for i in 0..m.nfuncs {
         let f = m.funcs[i];
         let mut r = Resolved::default();
         let mut store = [0u8; WHY_LEN];
         let mut why = Buf::new(&mut store);
-        let rc = shim.resolve(
-            m.module.as_bytes(),
-            f.target.as_bytes(),
-            f.version.as_bytes(),
-            &mut r,
-            &mut why,
-        );
+        let rc = shim.resolve(m.module.as_bytes(), f.target.as_bytes(), f.version.as_bytes(), &mut r, &mut why);
         if rc != 0 {
             return Err(fail_why(reply, op, m.name.as_bytes(), &why, rc));
         }
@@ -192,9 +165,7 @@ fn release_slots<S: Shim>(rt: &Runtime, shim: &S, u: usize) {
 }
 
 fn apply<S: Shim>(rt: &Runtime, shim: &S, name: &[u8], reply: &mut Buf<'_>) -> Result<(), i32> {
-    let u = rt
-        .find_update(name)
-        .ok_or_else(|| fail(reply, "apply", name, RtError::NoSuchUpdate))?;
+    let u = rt.find_update(name).ok_or_else(|| fail(reply, "apply", name, RtError::NoSuchUpdate))?;
     if rt.state(u) != LOADED {
         return Err(fail(reply, "apply", name, RtError::NotLoaded));
     }
@@ -247,16 +218,8 @@ fn apply<S: Shim>(rt: &Runtime, shim: &S, name: &[u8], reply: &mut Buf<'_>) -> R
     Ok(())
 }
 
-fn revert<S: Shim>(
-    rt: &Runtime,
-    shim: &S,
-    name: &[u8],
-    timeout_ms: u32,
-    reply: &mut Buf<'_>,
-) -> Result<(), i32> {
-    let u = rt
-        .find_update(name)
-        .ok_or_else(|| fail(reply, "revert", name, RtError::NoSuchUpdate))?;
+fn revert<S: Shim>(rt: &Runtime, shim: &S, name: &[u8], timeout_ms: u32, reply: &mut Buf<'_>) -> Result<(), i32> {
+    let u = rt.find_update(name).ok_or_else(|| fail(reply, "revert", name, RtError::NoSuchUpdate))?;
     if rt.state(u) != APPLIED {
         return Err(fail(reply, "revert", name, RtError::NotApplied));
     }
@@ -272,9 +235,7 @@ fn revert<S: Shim>(
             }
         }
     }
-    let bits = rt
-        .revert_begin(u)
-        .map_err(|e| fail(reply, "revert", name, e))?;
+    let bits = rt.revert_begin(u).map_err(|e| fail(reply, "revert", name, e))?;
     shim.sync();
     let rc = shim.quiesce(u, timeout_ms, &mut why);
     if rc != 0 {
@@ -285,13 +246,7 @@ fn revert<S: Shim>(
                 shim.write_site(site, &orig, &jmp, &mut Buf::new(&mut s));
             }
         }
-        return Err(fail_why(
-            reply,
-            "revert",
-            name,
-            &why,
-            if rc < 0 { rc } else { -EBUSY },
-        ));
+        return Err(fail_why(reply, "revert", name, &why, if rc < 0 { rc } else { -EBUSY }));
     }
     rt.revert_finish(u);
     // The ftrace sites stay armed (passing every call to the original) while the

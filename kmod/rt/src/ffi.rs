@@ -21,16 +21,8 @@ extern "C" {
     ) -> i32;
     fn dw_shim_arm(slot: u32, target: u64, why: *mut u8, cap: usize) -> i32;
     fn dw_shim_disarm(slot: u32);
-    fn dw_shim_write_site(
-        addr: u64,
-        old: *const u8,
-        new: *const u8,
-        len: usize,
-        why: *mut u8,
-        cap: usize,
-    ) -> i32;
-    fn dw_shim_module_ref(module: *const u8, len: usize, get: i32, why: *mut u8, cap: usize)
-        -> i32;
+    fn dw_shim_write_site(addr: u64, old: *const u8, new: *const u8, len: usize, why: *mut u8, cap: usize) -> i32;
+    fn dw_shim_module_ref(module: *const u8, len: usize, get: i32, why: *mut u8, cap: usize) -> i32;
     fn dw_shim_sync();
     fn dw_shim_quiesce(u: u32, timeout_ms: u32, why: *mut u8, cap: usize) -> i32;
     fn dw_shim_call_predicate(addr: u64) -> i32;
@@ -51,10 +43,7 @@ pub fn rust_panic() -> ! {
 fn with_why(why: &mut Buf<'_>, f: impl FnOnce(*mut u8, usize) -> i32) -> i32 {
     let mut scratch = [0u8; 256];
     let rc = f(scratch.as_mut_ptr(), scratch.len());
-    let n = scratch
-        .iter()
-        .position(|&c| c == 0)
-        .unwrap_or(scratch.len());
+    let n = scratch.iter().position(|&c| c == 0).unwrap_or(scratch.len());
     why.push_bytes(&scratch[..n]);
     rc
 }
@@ -65,17 +54,7 @@ impl Shim for Kernel {
     fn resolve(&self, m: &[u8], t: &[u8], v: &[u8], out: &mut Resolved, why: &mut Buf<'_>) -> i32 {
         // SAFETY: pointers and lengths describe live slices; `out` is valid.
         with_why(why, |w, c| unsafe {
-            dw_shim_resolve(
-                m.as_ptr(),
-                m.len(),
-                t.as_ptr(),
-                t.len(),
-                v.as_ptr(),
-                v.len(),
-                out,
-                w,
-                c,
-            )
+            dw_shim_resolve(m.as_ptr(), m.len(), t.as_ptr(), t.len(), v.as_ptr(), v.len(), out, w, c)
         })
     }
     fn arm(&self, slot: u32, target: u64, why: &mut Buf<'_>) -> i32 {
@@ -91,15 +70,11 @@ impl Shim for Kernel {
             return -crate::EINVAL;
         }
         // SAFETY: both slices have `old.len()` bytes.
-        with_why(why, |w, c| unsafe {
-            dw_shim_write_site(addr, old.as_ptr(), new.as_ptr(), old.len(), w, c)
-        })
+        with_why(why, |w, c| unsafe { dw_shim_write_site(addr, old.as_ptr(), new.as_ptr(), old.len(), w, c) })
     }
     fn module_ref(&self, m: &[u8], get: bool, why: &mut Buf<'_>) -> i32 {
         // SAFETY: live slice and scratch buffer.
-        with_why(why, |w, c| unsafe {
-            dw_shim_module_ref(m.as_ptr(), m.len(), get as i32, w, c)
-        })
+        with_why(why, |w, c| unsafe { dw_shim_module_ref(m.as_ptr(), m.len(), get as i32, w, c) })
     }
     fn sync(&self) {
         // SAFETY: no arguments.
@@ -107,9 +82,7 @@ impl Shim for Kernel {
     }
     fn quiesce(&self, u: usize, timeout_ms: u32, why: &mut Buf<'_>) -> i32 {
         // SAFETY: scratch buffer.
-        with_why(why, |w, c| unsafe {
-            dw_shim_quiesce(u as u32, timeout_ms, w, c)
-        })
+        with_why(why, |w, c| unsafe { dw_shim_quiesce(u as u32, timeout_ms, w, c) })
     }
 }
 
@@ -127,12 +100,7 @@ pub unsafe extern "C" fn dw_rt_control(
     written: *mut usize,
 ) -> i32 {
     // SAFETY: caller contract.
-    let (input, out) = unsafe {
-        (
-            core::slice::from_raw_parts(buf, len),
-            core::slice::from_raw_parts_mut(reply, cap),
-        )
-    };
+    let (input, out) = unsafe { (core::slice::from_raw_parts(buf, len), core::slice::from_raw_parts_mut(reply, cap)) };
     let mut b = Buf::new(out);
     let rc = control(&RT, &Kernel, input, &mut b);
     // SAFETY: caller contract.

@@ -47,9 +47,7 @@ impl Policy {
     /// The update this policy names, if any.
     pub fn names_update(self) -> Option<u8> {
         match self {
-            Policy::Pin(u) | Policy::Task { update: u, .. } | Policy::Cpu { update: u, .. } => {
-                Some(u)
-            }
+            Policy::Pin(u) | Policy::Task { update: u, .. } | Policy::Cpu { update: u, .. } => Some(u),
             _ => None,
         }
     }
@@ -65,10 +63,7 @@ mod tests {
             Policy::Newest,
             Policy::Pin(3),
             Policy::Pin(ORIGINAL),
-            Policy::Task {
-                pid: 4_000_000,
-                update: 2,
-            },
+            Policy::Task { pid: 4_000_000, update: 2 },
             Policy::Cpu { cpu: 1, update: 0 },
             Policy::Predicate,
         ] {

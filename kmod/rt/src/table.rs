@@ -52,10 +52,7 @@ pub struct Name {
 }
 
 impl Name {
-    const EMPTY: Name = Name {
-        len: 0,
-        b: [0; MAX_NAME],
-    };
+    const EMPTY: Name = Name { len: 0, b: [0; MAX_NAME] };
     fn set(&mut self, s: &[u8]) {
         let n = s.len().min(MAX_NAME);
         self.b[..n].copy_from_slice(&s[..n]);
@@ -221,33 +218,20 @@ impl core::fmt::Display for RtError {
             BytesMismatch { func, offset } => {
                 write!(f, "function {func}: bytes at the site differ from the expected bytes at offset {offset}")
             }
-            NotFtraceSite(i) => write!(
-                f,
-                "function {i}: no ftrace site at the target entry (use method jmp)"
-            ),
-            FtraceSite(i) => write!(
-                f,
-                "function {i}: ftrace manages this site, a jmp would break it (use method ftrace)"
-            ),
+            NotFtraceSite(i) => write!(f, "function {i}: no ftrace site at the target entry (use method jmp)"),
+            FtraceSite(i) => {
+                write!(f, "function {i}: ftrace manages this site, a jmp would break it (use method ftrace)")
+            }
             EmptyVersion(i) => write!(f, "function {i}: version has no text"),
             VersionIsTarget(i) => write!(f, "function {i}: version overlaps the target"),
             OutOfReach(i) => write!(f, "function {i}: version is out of jmp rel32 reach"),
             SiteTooSmall(i) => write!(f, "function {i}: target shorter than a {JMP_LEN}-byte jmp"),
             JmpSiteNotNop(i) => write!(f, "function {i}: jmp sites must start with a 5-byte NOP"),
             TooManySlots => write!(f, "too many redirected functions (max {MAX_SLOTS})"),
-            TooManyVersions(i) => write!(
-                f,
-                "function {i}: too many live versions (max {MAX_VERSIONS})"
-            ),
+            TooManyVersions(i) => write!(f, "function {i}: too many live versions (max {MAX_VERSIONS})"),
             MethodConflict(i) => write!(f, "function {i}: already redirected with another method"),
-            JmpSiteBusy(i) => write!(
-                f,
-                "function {i}: jmp site already holds another update's version"
-            ),
-            PolicyUpdateNotApplied => write!(
-                f,
-                "policy names an update that has no live version of this function"
-            ),
+            JmpSiteBusy(i) => write!(f, "function {i}: jmp site already holds another update's version"),
+            PolicyUpdateNotApplied => write!(f, "policy names an update that has no live version of this function"),
         }
     }
 }
@@ -299,11 +283,7 @@ impl Runtime {
     };
 
     pub const fn new() -> Self {
-        Runtime {
-            updates: [Self::UPDATE; MAX_UPDATES],
-            slots: [Self::SLOT; MAX_SLOTS],
-            seq: AtomicU64::new(0),
-        }
+        Runtime { updates: [Self::UPDATE; MAX_UPDATES], slots: [Self::SLOT; MAX_SLOTS], seq: AtomicU64::new(0) }
     }
 
     // ---- dispatch (lock-free) -------------------------------------------------
@@ -351,10 +331,7 @@ impl Runtime {
         };
         for i in bits(s.used.load(Acquire)) {
             let v = &s.versions[i];
-            if v.update.load(Acquire) != EMPTY
-                && parent >= v.start.load(Relaxed)
-                && parent < v.end.load(Relaxed)
-            {
+            if v.update.load(Acquire) != EMPTY && parent >= v.start.load(Relaxed) && parent < v.end.load(Relaxed) {
                 bump(&s.original_calls);
                 return 0;
             }
@@ -385,9 +362,7 @@ impl Runtime {
     // ---- loading ----------------------------------------------------------------
 
     pub fn find_update(&self, name: &[u8]) -> Option<usize> {
-        self.updates
-            .iter()
-            .position(|u| u.state.load(Relaxed) != FREE && u.meta.get().name.as_bytes() == name)
+        self.updates.iter().position(|u| u.state.load(Relaxed) != FREE && u.meta.get().name.as_bytes() == name)
     }
 
     /// Validate and store a description; returns its update index.
@@ -396,11 +371,7 @@ impl Runtime {
         if self.find_update(d.name).is_some() {
             return Err(RtError::Exists);
         }
-        let idx = self
-            .updates
-            .iter()
-            .position(|u| u.state.load(Relaxed) == FREE)
-            .ok_or(RtError::TooManyUpdates)?;
+        let idx = self.updates.iter().position(|u| u.state.load(Relaxed) == FREE).ok_or(RtError::TooManyUpdates)?;
         let m = self.updates[idx].meta.get();
         m.name.set(d.name);
         m.module.set(d.module);
@@ -445,14 +416,8 @@ impl Runtime {
         if let Some(offset) = first_mismatch(f.expected(), &r.actual[..n]) {
             return Err(RtError::BytesMismatch { func: i, offset });
         }
-        let version = Range {
-            start: r.version,
-            end: r.version.wrapping_add(r.version_size),
-        };
-        let target = Range {
-            start: r.target,
-            end: r.target.wrapping_add(r.target_size.max(1)),
-        };
+        let version = Range { start: r.version, end: r.version.wrapping_add(r.version_size) };
+        let target = Range { start: r.target, end: r.target.wrapping_add(r.target_size.max(1)) };
         if version.is_empty() || version.end < version.start {
             return Err(RtError::EmptyVersion(i));
         }
@@ -464,12 +429,8 @@ impl Runtime {
             Method::Jmp if r.ftrace_site != 0 => return Err(RtError::FtraceSite(i)),
             Method::Jmp if r.target_size < JMP_LEN as u64 => return Err(RtError::SiteTooSmall(i)),
             // text_poke_bp can only put back an instruction it can emulate: a NOP.
-            Method::Jmp if f.expected()[..JMP_LEN] != NOP5 => {
-                return Err(RtError::JmpSiteNotNop(i))
-            }
-            Method::Jmp if encode_jmp(r.target, r.version).is_none() => {
-                return Err(RtError::OutOfReach(i))
-            }
+            Method::Jmp if f.expected()[..JMP_LEN] != NOP5 => return Err(RtError::JmpSiteNotNop(i)),
+            Method::Jmp if encode_jmp(r.target, r.version).is_none() => return Err(RtError::OutOfReach(i)),
             _ => {}
         }
         f.bound = Some(*r);
@@ -477,17 +438,10 @@ impl Runtime {
     }
 
     fn slot_for(&self, target: u64, name: &[u8], method: Method) -> Option<u32> {
-        if let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.target.load(Relaxed) == target)
-        {
+        if let Some(i) = self.slots.iter().position(|s| s.target.load(Relaxed) == target) {
             return Some(i as u32);
         }
-        let i = self
-            .slots
-            .iter()
-            .position(|s| s.target.load(Relaxed) == 0)?;
+        let i = self.slots.iter().position(|s| s.target.load(Relaxed) == 0)?;
         let s = &self.slots[i];
         s.name.get().set(name);
         *s.method.get() = method;
@@ -517,9 +471,7 @@ impl Runtime {
     fn place(&self, u: usize, i: usize, seq: u64) -> Result<(), RtError> {
         let f = &mut self.updates[u].meta.get().funcs[i];
         let r = f.bound.ok_or(RtError::NotBound(i))?;
-        let slot = self
-            .slot_for(r.target, f.target.as_bytes(), f.method)
-            .ok_or(RtError::TooManySlots)?;
+        let slot = self.slot_for(r.target, f.target.as_bytes(), f.method).ok_or(RtError::TooManySlots)?;
         f.slot = slot;
         let s = &self.slots[slot as usize];
         if *s.method.get() != f.method {
@@ -529,11 +481,7 @@ impl Runtime {
         if f.method == Method::Jmp && used {
             return Err(RtError::JmpSiteBusy(i));
         }
-        let idx = s
-            .versions
-            .iter()
-            .position(|v| v.update.load(Relaxed) == EMPTY)
-            .ok_or(RtError::TooManyVersions(i))?;
+        let idx = s.versions.iter().position(|v| v.update.load(Relaxed) == EMPTY).ok_or(RtError::TooManyVersions(i))?;
         let v = &s.versions[idx];
         v.group.store(f.group as u32, Relaxed);
         v.seq.store(seq, Relaxed);
@@ -554,14 +502,8 @@ impl Runtime {
             mask |= 1 << f.group;
             let p = match f.policy {
                 PolicyKind::Newest => None,
-                PolicyKind::Task => Some(Policy::Task {
-                    pid: f.param,
-                    update: u as u8,
-                }),
-                PolicyKind::Cpu => Some(Policy::Cpu {
-                    cpu: f.param,
-                    update: u as u8,
-                }),
+                PolicyKind::Task => Some(Policy::Task { pid: f.param, update: u as u8 }),
+                PolicyKind::Cpu => Some(Policy::Cpu { cpu: f.param, update: u as u8 }),
                 PolicyKind::Predicate => Some(Policy::Predicate),
             };
             if let (Some(p), Some(s)) = (p, self.slots.get(f.slot as usize)) {
@@ -615,8 +557,7 @@ impl Runtime {
         let Some(s) = self.slots.get(slot as usize) else {
             return false;
         };
-        if s.target.load(Relaxed) == 0 || s.versions.iter().any(|v| v.update.load(Relaxed) != EMPTY)
-        {
+        if s.target.load(Relaxed) == 0 || s.versions.iter().any(|v| v.update.load(Relaxed) != EMPTY) {
             return false;
         }
         s.target.store(0, Release);
@@ -625,11 +566,7 @@ impl Runtime {
 
     pub fn unload(&self, u: usize) -> Result<(), RtError> {
         if self.state(u) != LOADED {
-            return Err(if self.state(u) == FREE {
-                RtError::NoSuchUpdate
-            } else {
-                RtError::NotLoaded
-            });
+            return Err(if self.state(u) == FREE { RtError::NoSuchUpdate } else { RtError::NotLoaded });
         }
         self.updates[u].state.store(FREE, Release);
         Ok(())
@@ -658,10 +595,7 @@ impl Runtime {
         for &a in addrs {
             for (i, f) in m.funcs[..m.nfuncs].iter().enumerate() {
                 if let Some(r) = f.bound {
-                    let range = Range {
-                        start: r.version,
-                        end: r.version + r.version_size,
-                    };
+                    let range = Range { start: r.version, end: r.version + r.version_size };
                     if range.contains(a) {
                         return Some((i, a));
                     }
@@ -674,9 +608,7 @@ impl Runtime {
     // ---- policies -------------------------------------------------------------------
 
     pub fn slot_by_name(&self, name: &[u8]) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|s| s.target.load(Relaxed) != 0 && s.name.get().as_bytes() == name)
+        self.slots.iter().position(|s| s.target.load(Relaxed) != 0 && s.name.get().as_bytes() == name)
     }
 
     pub fn set_policy(&self, function: &[u8], p: crate::cmd::PolicyArg<'_>) -> Result<(), RtError> {
@@ -688,10 +620,7 @@ impl Runtime {
                 Target::Original => Ok(ORIGINAL),
                 Target::Update(n) => {
                     let u = self.find_update(n).ok_or(RtError::NoSuchUpdate)?;
-                    let live = s
-                        .versions
-                        .iter()
-                        .any(|v| v.update.load(Relaxed) == u as u32);
+                    let live = s.versions.iter().any(|v| v.update.load(Relaxed) == u as u32);
                     if live {
                         Ok(u as u8)
                     } else {
@@ -704,14 +633,8 @@ impl Runtime {
             PolicyArg::Newest => Policy::Newest,
             PolicyArg::Predicate => Policy::Predicate,
             PolicyArg::Pin(t) => Policy::Pin(upd(t)?),
-            PolicyArg::Task(pid, t) => Policy::Task {
-                pid,
-                update: upd(t)?,
-            },
-            PolicyArg::Cpu(cpu, t) => Policy::Cpu {
-                cpu,
-                update: upd(t)?,
-            },
+            PolicyArg::Task(pid, t) => Policy::Task { pid, update: upd(t)? },
+            PolicyArg::Cpu(cpu, t) => Policy::Cpu { cpu, update: upd(t)? },
         };
         s.policy.store(policy.pack(), Release);
         Ok(())
@@ -735,21 +658,13 @@ impl Runtime {
             out.push_name(m.module.as_bytes());
             // SAFETY: counters of bound functions point into modules we hold a reference to.
             let active = unsafe { self.active_count(ui) };
-            let _ = writeln!(
-                out,
-                " groups=0x{:x} active={active}",
-                upd.active.load(Relaxed)
-            );
+            let _ = writeln!(out, " groups=0x{:x} active={active}", upd.active.load(Relaxed));
             for f in &m.funcs[..m.nfuncs] {
                 out.push_bytes(b"  fn ");
                 out.push_name(f.target.as_bytes());
                 out.push_bytes(b" -> ");
                 out.push_name(f.version.as_bytes());
-                let method = if f.method == Method::Jmp {
-                    "jmp"
-                } else {
-                    "ftrace"
-                };
+                let method = if f.method == Method::Jmp { "jmp" } else { "ftrace" };
                 let _ = write!(out, " group={} method={method}", f.group);
                 match f.bound.map(|r| r.counter).filter(|&c| c != 0) {
                     // SAFETY: as for `active_count`.
@@ -780,11 +695,7 @@ impl Runtime {
                 if let Some(m) = self.meta(u as usize) {
                     out.push_bytes(b" [");
                     out.push_name(m.name.as_bytes());
-                    let live = if self.live_addr(v).is_some() {
-                        "live"
-                    } else {
-                        "off"
-                    };
+                    let live = if self.live_addr(v).is_some() { "live" } else { "off" };
                     let _ = write!(out, " {live} calls={}]", v.calls.load(Relaxed));
                 }
             }

@@ -9,11 +9,7 @@ pub struct Buf<'a> {
 
 impl<'a> Buf<'a> {
     pub fn new(out: &'a mut [u8]) -> Self {
-        Buf {
-            out,
-            len: 0,
-            truncated: false,
-        }
+        Buf { out, len: 0, truncated: false }
     }
     pub fn len(&self) -> usize {
         self.len

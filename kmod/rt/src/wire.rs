@@ -121,44 +121,28 @@ impl core::fmt::Display for DescError {
         use DescError::*;
         match *self {
             Truncated { offset, need } => {
-                write!(
-                    f,
-                    "truncated description: {need} more byte(s) needed at offset {offset}"
-                )
+                write!(f, "truncated description: {need} more byte(s) needed at offset {offset}")
             }
             BadMagic => write!(f, "bad magic (not an update description)"),
-            BadVersion(v) => write!(
-                f,
-                "unsupported description version {v} (runtime speaks {VERSION})"
-            ),
+            BadVersion(v) => write!(f, "unsupported description version {v} (runtime speaks {VERSION})"),
             BadHeaderLen(l) => write!(f, "bad header length {l} (expected {HEADER_LEN})"),
             LengthMismatch { header, actual } => {
-                write!(
-                    f,
-                    "length mismatch: header says {header} bytes, got {actual}"
-                )
+                write!(f, "length mismatch: header says {header} bytes, got {actual}")
             }
             TooLong(l) => write!(f, "description too long: {l} bytes (max {MAX_DESC_LEN})"),
             BadFuncCount(n) => write!(f, "bad function count {n} (1..={MAX_FUNCS})"),
             ReservedNonZero { offset } => {
                 write!(f, "reserved field at offset {offset} is not zero")
             }
-            BadName { offset } => write!(
-                f,
-                "bad name at offset {offset}: 1..={MAX_NAME} bytes of [A-Za-z0-9_.:-]"
-            ),
+            BadName { offset } => write!(f, "bad name at offset {offset}: 1..={MAX_NAME} bytes of [A-Za-z0-9_.:-]"),
             BadGroup { func, group } => {
-                write!(
-                    f,
-                    "function {func}: group {group} out of range (0..{MAX_GROUPS})"
-                )
+                write!(f, "function {func}: group {group} out of range (0..{MAX_GROUPS})")
             }
             BadMethod { func, method } => write!(f, "function {func}: unknown method {method}"),
             BadPolicy { func, policy } => write!(f, "function {func}: unknown policy {policy}"),
-            BadExpectedLen { func, len } => write!(
-                f,
-                "function {func}: {len} expected bytes ({MIN_EXPECTED}..={MAX_EXPECTED} required)"
-            ),
+            BadExpectedLen { func, len } => {
+                write!(f, "function {func}: {len} expected bytes ({MIN_EXPECTED}..={MAX_EXPECTED} required)")
+            }
             DuplicateTarget { func } => write!(f, "function {func}: target listed twice"),
             JmpSharesGroup { func } => {
                 write!(f, "function {func}: a jmp site must be alone in its group")
@@ -172,8 +156,7 @@ impl core::fmt::Display for DescError {
 pub fn is_valid_name(s: &[u8]) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAME
-        && s.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'-'))
+        && s.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'-'))
 }
 
 struct Reader<'a> {
@@ -190,10 +173,7 @@ impl<'a> Reader<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(DescError::Truncated {
-                offset: self.pos,
-                need: self.pos + n - self.buf.len(),
-            }),
+            None => Err(DescError::Truncated { offset: self.pos, need: self.pos + n - self.buf.len() }),
         }
     }
     fn u8(&mut self) -> Result<u8, DescError> {
@@ -240,22 +220,12 @@ fn read_func<'a>(r: &mut Reader<'a>, i: usize) -> Result<Func<'a>, DescError> {
     };
     let policy = PolicyKind::from_u8(policy).ok_or(DescError::BadPolicy { func: i, policy })?;
     if reserved != 0 {
-        return Err(DescError::ReservedNonZero {
-            offset: reserved_at,
-        });
+        return Err(DescError::ReservedNonZero { offset: reserved_at });
     }
     if !(MIN_EXPECTED..=MAX_EXPECTED).contains(&elen) {
         return Err(DescError::BadExpectedLen { func: i, len: elen });
     }
-    Ok(Func {
-        target,
-        version,
-        group,
-        method,
-        policy,
-        param,
-        expected,
-    })
+    Ok(Func { target, version, group, method, policy, param, expected })
 }
 
 /// Decode and validate a description.
@@ -277,16 +247,10 @@ pub fn decode(buf: &[u8]) -> Result<Desc<'_>, DescError> {
     }
     let total = r.u32()?;
     if total as usize > buf.len() {
-        return Err(DescError::Truncated {
-            offset: buf.len(),
-            need: total as usize - buf.len(),
-        });
+        return Err(DescError::Truncated { offset: buf.len(), need: total as usize - buf.len() });
     }
     if total as usize != buf.len() {
-        return Err(DescError::LengthMismatch {
-            header: total,
-            actual: buf.len(),
-        });
+        return Err(DescError::LengthMismatch { header: total, actual: buf.len() });
     }
     let nfuncs = r.u16()?;
     if nfuncs == 0 || nfuncs as usize > MAX_FUNCS {
@@ -315,13 +279,7 @@ pub fn decode(buf: &[u8]) -> Result<Desc<'_>, DescError> {
     if r.pos != buf.len() {
         return Err(DescError::TrailingBytes { offset: r.pos });
     }
-    Ok(Desc {
-        name,
-        module,
-        nfuncs: nfuncs as usize,
-        funcs_at,
-        buf,
-    })
+    Ok(Desc { name, module, nfuncs: nfuncs as usize, funcs_at, buf })
 }
 
 impl<'a> Desc<'a> {
@@ -333,10 +291,7 @@ impl<'a> Desc<'a> {
     }
     /// The functions, in description order.  Already validated by `decode`.
     pub fn funcs(&self) -> impl Iterator<Item = Func<'a>> + 'a {
-        let mut r = Reader {
-            buf: self.buf,
-            pos: self.funcs_at,
-        };
+        let mut r = Reader { buf: self.buf, pos: self.funcs_at };
         (0..self.nfuncs).map_while(move |i| read_func(&mut r, i).ok())
     }
 }
@@ -418,25 +373,14 @@ mod tests {
 
     fn enc(funcs: &[Func<'_>]) -> Vec<u8> {
         let mut out = vec![0; MAX_DESC_LEN];
-        let n = encode(
-            &Spec {
-                name: b"u1",
-                module: b"dwt_update",
-                funcs,
-            },
-            &mut out,
-        )
-        .unwrap();
+        let n = encode(&Spec { name: b"u1", module: b"dwt_update", funcs }, &mut out).unwrap();
         out.truncate(n);
         out
     }
 
     #[test]
     fn round_trip() {
-        let fs = [
-            func("cmdline_proc_show", 0, Method::Ftrace),
-            func("dw_select", 1, Method::Jmp),
-        ];
+        let fs = [func("cmdline_proc_show", 0, Method::Ftrace), func("dw_select", 1, Method::Jmp)];
         let bytes = enc(&fs);
         let d = decode(&bytes).unwrap();
         assert_eq!(d.name, b"u1");
@@ -475,80 +419,36 @@ mod tests {
         assert_eq!(decode(&b).unwrap_err(), DescError::BadVersion(2));
         let mut b = good.clone();
         b[14] = 1;
-        assert_eq!(
-            decode(&b).unwrap_err(),
-            DescError::ReservedNonZero { offset: 14 }
-        );
+        assert_eq!(decode(&b).unwrap_err(), DescError::ReservedNonZero { offset: 14 });
         let mut b = good.clone();
         b.push(0);
-        assert!(matches!(
-            decode(&b).unwrap_err(),
-            DescError::LengthMismatch { .. }
-        ));
+        assert!(matches!(decode(&b).unwrap_err(), DescError::LengthMismatch { .. }));
     }
 
     #[test]
     fn semantic_checks() {
         let mut out = vec![0; 512];
         let dup = [func("a", 0, Method::Ftrace), func("a", 1, Method::Ftrace)];
-        let spec = Spec {
-            name: b"u",
-            module: b"m",
-            funcs: &dup,
-        };
-        assert_eq!(
-            encode(&spec, &mut out).unwrap_err(),
-            DescError::DuplicateTarget { func: 1 }
-        );
+        let spec = Spec { name: b"u", module: b"m", funcs: &dup };
+        assert_eq!(encode(&spec, &mut out).unwrap_err(), DescError::DuplicateTarget { func: 1 });
         let jmp = [func("a", 0, Method::Ftrace), func("b", 0, Method::Jmp)];
-        let spec = Spec {
-            name: b"u",
-            module: b"m",
-            funcs: &jmp,
-        };
-        assert_eq!(
-            encode(&spec, &mut out).unwrap_err(),
-            DescError::JmpSharesGroup { func: 1 }
-        );
+        let spec = Spec { name: b"u", module: b"m", funcs: &jmp };
+        assert_eq!(encode(&spec, &mut out).unwrap_err(), DescError::JmpSharesGroup { func: 1 });
         let mut g = func("a", 9, Method::Ftrace);
-        let spec = Spec {
-            name: b"u",
-            module: b"m",
-            funcs: core::slice::from_ref(&g),
-        };
-        assert_eq!(
-            encode(&spec, &mut out).unwrap_err(),
-            DescError::BadGroup { func: 0, group: 9 }
-        );
+        let spec = Spec { name: b"u", module: b"m", funcs: core::slice::from_ref(&g) };
+        assert_eq!(encode(&spec, &mut out).unwrap_err(), DescError::BadGroup { func: 0, group: 9 });
         g.group = 0;
         g.expected = &[0x90];
-        let spec = Spec {
-            name: b"u",
-            module: b"m",
-            funcs: core::slice::from_ref(&g),
-        };
-        assert_eq!(
-            encode(&spec, &mut out).unwrap_err(),
-            DescError::BadExpectedLen { func: 0, len: 1 }
-        );
+        let spec = Spec { name: b"u", module: b"m", funcs: core::slice::from_ref(&g) };
+        assert_eq!(encode(&spec, &mut out).unwrap_err(), DescError::BadExpectedLen { func: 0, len: 1 });
         let bad = func("a b", 0, Method::Ftrace);
-        let spec = Spec {
-            name: b"u",
-            module: b"m",
-            funcs: core::slice::from_ref(&bad),
-        };
-        assert!(matches!(
-            encode(&spec, &mut out).unwrap_err(),
-            DescError::BadName { .. }
-        ));
+        let spec = Spec { name: b"u", module: b"m", funcs: core::slice::from_ref(&bad) };
+        assert!(matches!(encode(&spec, &mut out).unwrap_err(), DescError::BadName { .. }));
     }
 
     #[test]
     fn decoder_never_panics_on_mutations() {
-        let good = enc(&[
-            func("cmdline_proc_show", 3, Method::Ftrace),
-            func("x", 1, Method::Jmp),
-        ]);
+        let good = enc(&[func("cmdline_proc_show", 3, Method::Ftrace), func("x", 1, Method::Jmp)]);
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..20_000 {
             seed ^= seed << 13;

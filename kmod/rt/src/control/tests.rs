@@ -26,20 +26,11 @@ const SYMS: &[(&str, u64, bool)] = &[
 ];
 
 fn addr(name: &[u8]) -> Option<(u64, bool)> {
-    SYMS.iter()
-        .find(|s| s.0.as_bytes() == name)
-        .map(|s| (s.1, s.2))
+    SYMS.iter().find(|s| s.0.as_bytes() == name).map(|s| (s.1, s.2))
 }
 
 impl Shim for Fake {
-    fn resolve(
-        &self,
-        _m: &[u8],
-        target: &[u8],
-        version: &[u8],
-        out: &mut Resolved,
-        why: &mut Buf<'_>,
-    ) -> i32 {
+    fn resolve(&self, _m: &[u8], target: &[u8], version: &[u8], out: &mut Resolved, why: &mut Buf<'_>) -> i32 {
         let Some((t, ft)) = addr(target) else {
             why.push_bytes(b"unknown symbol");
             return -2;
@@ -58,10 +49,7 @@ impl Shim for Fake {
             ..Default::default()
         };
         let text = self.text.borrow();
-        let cur = text
-            .iter()
-            .find(|e| e.0 == t)
-            .map_or(NOP5.to_vec(), |e| e.1.clone());
+        let cur = text.iter().find(|e| e.0 == t).map_or(NOP5.to_vec(), |e| e.1.clone());
         out.actual[..5].copy_from_slice(&cur);
         0
     }
@@ -78,10 +66,7 @@ impl Shim for Fake {
     }
     fn write_site(&self, a: u64, old: &[u8], new: &[u8], why: &mut Buf<'_>) -> i32 {
         let mut text = self.text.borrow_mut();
-        let cur = text
-            .iter()
-            .find(|e| e.0 == a)
-            .map_or(NOP5.to_vec(), |e| e.1.clone());
+        let cur = text.iter().find(|e| e.0 == a).map_or(NOP5.to_vec(), |e| e.1.clone());
         if cur != old {
             why.push_bytes(b"site changed");
             return -16;
@@ -104,13 +89,7 @@ impl Shim for Fake {
     }
 }
 
-fn desc(
-    name: &str,
-    target: &'static str,
-    version: &'static str,
-    method: Method,
-    expected: &'static [u8],
-) -> Vec<u8> {
+fn desc(name: &str, target: &'static str, version: &'static str, method: Method, expected: &'static [u8]) -> Vec<u8> {
     let f = Func {
         target: target.as_bytes(),
         version: version.as_bytes(),
@@ -121,15 +100,7 @@ fn desc(
         expected,
     };
     let mut out = vec![0; 1024];
-    let n = encode(
-        &Spec {
-            name: name.as_bytes(),
-            module: b"dwt_update",
-            funcs: &[f],
-        },
-        &mut out,
-    )
-    .unwrap();
+    let n = encode(&Spec { name: name.as_bytes(), module: b"dwt_update", funcs: &[f] }, &mut out).unwrap();
     out.truncate(n);
     out
 }
@@ -144,13 +115,7 @@ fn run(rt: &Runtime, k: &Fake, input: &[u8]) -> (i32, String) {
 #[test]
 fn ftrace_update_round_trip() {
     let (rt, k) = (Box::new(Runtime::new()), Fake::default());
-    let d = desc(
-        "u1",
-        "cmdline_proc_show",
-        "cmdline_v2",
-        Method::Ftrace,
-        &NOP5,
-    );
+    let d = desc("u1", "cmdline_proc_show", "cmdline_v2", Method::Ftrace, &NOP5);
     assert_eq!(run(&rt, &k, &d), (0, "ok: loaded u1\n".into()));
     assert_eq!(run(&rt, &k, b"apply u1"), (0, "ok: apply u1\n".into()));
     assert_eq!(*k.armed.borrow(), vec![0]);
@@ -158,26 +123,15 @@ fn ftrace_update_round_trip() {
     assert_eq!(rt.select(0, 0, 1, 0, |_| false), 0xffff_ffff_c010_0000);
     k.busy.set(true);
     let (rc, msg) = run(&rt, &k, b"revert u1 10");
-    assert_eq!(
-        (rc, msg.as_str()),
-        (-16, "refused: revert u1: held by pid 7 (sleeper)\n")
-    );
-    assert_eq!(
-        rt.select(0, 0, 1, 0, |_| false),
-        0xffff_ffff_c010_0000,
-        "refused revert leaves it applied"
-    );
+    assert_eq!((rc, msg.as_str()), (-16, "refused: revert u1: held by pid 7 (sleeper)\n"));
+    assert_eq!(rt.select(0, 0, 1, 0, |_| false), 0xffff_ffff_c010_0000, "refused revert leaves it applied");
     k.busy.set(false);
     assert_eq!(run(&rt, &k, b"revert u1").0, 0);
     assert_eq!(rt.select(0, 0, 1, 0, |_| false), 0, "original after revert");
     assert_eq!(*k.armed.borrow(), vec![0], "site stays armed while loaded");
     assert_eq!(k.refs.get(), 0);
     assert_eq!(run(&rt, &k, b"apply u1").0, 0);
-    assert_eq!(
-        run(&rt, &k, b"unload u1").0,
-        -22,
-        "unload refused while applied"
-    );
+    assert_eq!(run(&rt, &k, b"unload u1").0, -22, "unload refused while applied");
     assert_eq!(run(&rt, &k, b"revert u1").0, 0);
     assert_eq!(run(&rt, &k, b"unload u1").0, 0);
     assert!(k.armed.borrow().is_empty(), "unload disarms");
@@ -199,52 +153,19 @@ fn jmp_update_writes_and_restores() {
 #[test]
 fn refusals_have_clear_messages() {
     let (rt, k) = (Box::new(Runtime::new()), Fake::default());
-    let d = desc(
-        "bad",
-        "cmdline_proc_show",
-        "cmdline_v2",
-        Method::Ftrace,
-        &[0xe9, 0, 0, 0, 0],
-    );
+    let d = desc("bad", "cmdline_proc_show", "cmdline_v2", Method::Ftrace, &[0xe9, 0, 0, 0, 0]);
     let (rc, msg) = run(&rt, &k, &d);
     assert_eq!(rc, -22);
-    assert!(
-        msg.starts_with("refused: load bad: function 0: bytes at the site differ"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("expected: e9 00 00 00 00 found: 0f 1f 44 00 00"),
-        "{msg}"
-    );
-    assert_eq!(
-        rt.find_update(b"bad"),
-        None,
-        "refused load leaves nothing behind"
-    );
+    assert!(msg.starts_with("refused: load bad: function 0: bytes at the site differ"), "{msg}");
+    assert!(msg.contains("expected: e9 00 00 00 00 found: 0f 1f 44 00 00"), "{msg}");
+    assert_eq!(rt.find_update(b"bad"), None, "refused load leaves nothing behind");
     let d = desc("unk", "no_such_fn", "cmdline_v2", Method::Ftrace, &NOP5);
-    assert_eq!(
-        run(&rt, &k, &d),
-        (-2, "refused: load unk: unknown symbol\n".into())
-    );
-    let d = desc(
-        "t",
-        "cmdline_proc_show",
-        "cmdline_v2",
-        Method::Ftrace,
-        &NOP5,
-    );
+    assert_eq!(run(&rt, &k, &d), (-2, "refused: load unk: unknown symbol\n".into()));
+    let d = desc("t", "cmdline_proc_show", "cmdline_v2", Method::Ftrace, &NOP5);
     let (rc, msg) = run(&rt, &k, &d[..d.len() - 2]);
     assert_eq!(rc, -22);
-    assert!(
-        msg.starts_with(
-            "refused: load: bad description: truncated description: 2 more byte(s) needed"
-        ),
-        "{msg}"
-    );
-    assert_eq!(
-        run(&rt, &k, b"apply nothing").1,
-        "refused: apply nothing: no such update\n"
-    );
+    assert!(msg.starts_with("refused: load: bad description: truncated description: 2 more byte(s) needed"), "{msg}");
+    assert_eq!(run(&rt, &k, b"apply nothing").1, "refused: apply nothing: no such update\n");
     assert_eq!(run(&rt, &k, b"frobnicate").0, -22);
     let d = desc("j", "cmdline_proc_show", "cmdline_v2", Method::Jmp, &NOP5);
     let (rc, msg) = run(&rt, &k, &d);
@@ -266,24 +187,14 @@ fn group_is_all_or_none_when_arming_fails() {
     };
     let funcs = [f("dwt_value", "value_v2"), f("dwt_bench", "bench_v2")];
     let mut out = vec![0; 1024];
-    let spec = Spec {
-        name: b"gb",
-        module: b"dwt_update",
-        funcs: &funcs,
-    };
+    let spec = Spec { name: b"gb", module: b"dwt_update", funcs: &funcs };
     let n = encode(&spec, &mut out).unwrap();
     assert_eq!(run(&rt, &k, &out[..n]).0, 0);
     k.taken.set(0xffff_ffff_c020_1000);
     let (rc, msg) = run(&rt, &k, b"apply gb");
     assert_eq!(rc, -16);
-    assert_eq!(
-        msg,
-        "refused: apply gb: register_ftrace_function failed: -16\n"
-    );
-    assert!(
-        k.armed.borrow().is_empty(),
-        "dwt_value was armed, then undone"
-    );
+    assert_eq!(msg, "refused: apply gb: register_ftrace_function failed: -16\n");
+    assert!(k.armed.borrow().is_empty(), "dwt_value was armed, then undone");
     assert_eq!(k.refs.get(), 0, "module reference dropped");
     for slot in 0..2 {
         assert_eq!(rt.select(slot, 0, 1, 0, |_| false), 0, "nothing switched");

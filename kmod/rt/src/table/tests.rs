@@ -9,15 +9,7 @@ const T2: u64 = 0xffff_ffff_8100_1000;
 
 fn desc(name: &str, funcs: &[Func<'_>]) -> Vec<u8> {
     let mut out = vec![0; 4096];
-    let n = encode(
-        &Spec {
-            name: name.as_bytes(),
-            module: b"dwt_update",
-            funcs,
-        },
-        &mut out,
-    )
-    .unwrap();
+    let n = encode(&Spec { name: name.as_bytes(), module: b"dwt_update", funcs }, &mut out).unwrap();
     out.truncate(n);
     out
 }
@@ -55,14 +47,7 @@ fn no_pred(_: u64) -> bool {
 }
 
 /// Load, bind every function at `versions[i]`, prepare and commit.
-fn apply(
-    rt: &Runtime,
-    name: &str,
-    funcs: &[Func<'_>],
-    targets: &[u64],
-    versions: &[u64],
-    c: &AtomicI64,
-) -> usize {
+fn apply(rt: &Runtime, name: &str, funcs: &[Func<'_>], targets: &[u64], versions: &[u64], c: &AtomicI64) -> usize {
     let u = rt.load(&desc(name, funcs)).unwrap();
     for (i, (&t, &v)) in targets.iter().zip(versions).enumerate() {
         rt.bind(u, i, &resolved(t, v, c)).unwrap();
@@ -81,17 +66,9 @@ fn newest_wins_and_revert_falls_back() {
     let u2 = apply(&rt, "u2", &[func("f", 0)], &[T1], &[0x2000_0000], &c);
     assert_eq!(rt.select(0, 0, 1, 0, no_pred), 0x2000_0000);
     let bits = rt.revert_begin(u2).unwrap();
-    assert_eq!(
-        rt.select(0, 0, 1, 0, no_pred),
-        0x1000_0000,
-        "off as soon as begun"
-    );
+    assert_eq!(rt.select(0, 0, 1, 0, no_pred), 0x1000_0000, "off as soon as begun");
     rt.revert_cancel(u2, bits);
-    assert_eq!(
-        rt.select(0, 0, 1, 0, no_pred),
-        0x2000_0000,
-        "cancel restores"
-    );
+    assert_eq!(rt.select(0, 0, 1, 0, no_pred), 0x2000_0000, "cancel restores");
     rt.revert_begin(u2).unwrap();
     rt.revert_finish(u2);
     assert!(!rt.release_slot_if_empty(0), "u1 still uses the slot");
@@ -118,22 +95,14 @@ fn per_task_and_per_cpu_policies() {
     let c = AtomicI64::new(0);
     apply(&rt, "v2", &[func("f", 0)], &[T1], &[0x1000_0000], &c);
     apply(&rt, "v3", &[func("f", 0)], &[T1], &[0x2000_0000], &c);
-    rt.set_policy(b"f", PolicyArg::Task(42, Target::Update(b"v2")))
-        .unwrap();
+    rt.set_policy(b"f", PolicyArg::Task(42, Target::Update(b"v2"))).unwrap();
     assert_eq!(rt.select(0, 0, 42, 0, no_pred), 0x1000_0000);
     assert_eq!(rt.select(0, 0, 43, 0, no_pred), 0x2000_0000);
-    rt.set_policy(b"f", PolicyArg::Cpu(1, Target::Original))
-        .unwrap();
+    rt.set_policy(b"f", PolicyArg::Cpu(1, Target::Original)).unwrap();
     assert_eq!(rt.select(0, 0, 42, 1, no_pred), 0);
     assert_eq!(rt.select(0, 0, 42, 0, no_pred), 0x2000_0000);
-    assert_eq!(
-        rt.set_policy(b"g", PolicyArg::Newest),
-        Err(RtError::NoSuchFunction)
-    );
-    assert_eq!(
-        rt.set_policy(b"f", PolicyArg::Pin(Target::Update(b"nope"))),
-        Err(RtError::NoSuchUpdate)
-    );
+    assert_eq!(rt.set_policy(b"g", PolicyArg::Newest), Err(RtError::NoSuchFunction));
+    assert_eq!(rt.set_policy(b"f", PolicyArg::Pin(Target::Update(b"nope"))), Err(RtError::NoSuchUpdate));
 }
 
 #[test]
@@ -159,21 +128,9 @@ fn group_switches_as_one() {
     rt.bind(u, 0, &resolved(T1, 0x1000_0000, &c)).unwrap();
     rt.bind(u, 1, &resolved(T2, 0x2000_0000, &c)).unwrap();
     rt.apply_prepare(u).unwrap();
-    assert_eq!(
-        (
-            rt.select(0, 0, 1, 0, no_pred),
-            rt.select(1, 0, 1, 0, no_pred)
-        ),
-        (0, 0)
-    );
+    assert_eq!((rt.select(0, 0, 1, 0, no_pred), rt.select(1, 0, 1, 0, no_pred)), (0, 0));
     rt.apply_commit(u);
-    assert_eq!(
-        (
-            rt.select(0, 0, 1, 0, no_pred),
-            rt.select(1, 0, 1, 0, no_pred)
-        ),
-        (0x1000_0000, 0x2000_0000)
-    );
+    assert_eq!((rt.select(0, 0, 1, 0, no_pred), rt.select(1, 0, 1, 0, no_pred)), (0x1000_0000, 0x2000_0000));
 }
 
 #[test]
@@ -183,28 +140,19 @@ fn bind_refusals() {
     let u = rt.load(&desc("b", &[func("a", 0)])).unwrap();
     let mut r = resolved(T1, 0x1000_0000, &c);
     r.actual[2] = 0x45;
-    assert_eq!(
-        rt.bind(u, 0, &r),
-        Err(RtError::BytesMismatch { func: 0, offset: 2 })
-    );
+    assert_eq!(rt.bind(u, 0, &r), Err(RtError::BytesMismatch { func: 0, offset: 2 }));
     let mut r = resolved(T1, 0x1000_0000, &c);
     r.ftrace_site = 0;
     assert_eq!(rt.bind(u, 0, &r), Err(RtError::NotFtraceSite(0)));
     let r = resolved(T1, T1 + 8, &c);
     assert_eq!(rt.bind(u, 0, &r), Err(RtError::VersionIsTarget(0)));
-    assert_eq!(
-        rt.bind(u, 5, &resolved(T1, 0x1000_0000, &c)),
-        Err(RtError::BadIndex)
-    );
+    assert_eq!(rt.bind(u, 5, &resolved(T1, 0x1000_0000, &c)), Err(RtError::BadIndex));
     assert_eq!(rt.apply_prepare(u), Err(RtError::NotBound(0)));
     assert_eq!(rt.load(&desc("b", &[func("a", 0)])), Err(RtError::Exists));
     let mut jmp = func("j", 0);
     jmp.method = Method::Jmp;
     let j = rt.load(&desc("j", &[jmp])).unwrap();
-    assert_eq!(
-        rt.bind(j, 0, &resolved(T1, 0x1000_0000, &c)),
-        Err(RtError::FtraceSite(0))
-    );
+    assert_eq!(rt.bind(j, 0, &resolved(T1, 0x1000_0000, &c)), Err(RtError::FtraceSite(0)));
     let mut r = resolved(T1, 0x1000_0000, &c);
     r.ftrace_site = 0;
     assert_eq!(rt.bind(j, 0, &r), Err(RtError::OutOfReach(0)));
@@ -233,27 +181,14 @@ fn accounting_and_holders() {
 fn status_names_updates_and_slots() {
     let rt = Box::new(Runtime::new());
     let c = AtomicI64::new(0);
-    apply(
-        &rt,
-        "u1",
-        &[func("cmdline_proc_show", 0)],
-        &[T1],
-        &[0x1000_0000],
-        &c,
-    );
+    apply(&rt, "u1", &[func("cmdline_proc_show", 0)], &[T1], &[0x1000_0000], &c);
     rt.select(0, 0, 1, 0, no_pred);
     let mut store = [0u8; 1024];
     let mut b = crate::text::Buf::new(&mut store);
     rt.render_status(&mut b);
     let s = std::str::from_utf8(b.as_bytes()).unwrap();
-    assert!(
-        s.contains("update u1 applied module=dwt_update groups=0x1 active=0"),
-        "{s}"
-    );
-    assert!(
-        s.contains("slot cmdline_proc_show policy=Newest original_calls=0 [u1 live calls=1]"),
-        "{s}"
-    );
+    assert!(s.contains("update u1 applied module=dwt_update groups=0x1 active=0"), "{s}");
+    assert!(s.contains("slot cmdline_proc_show policy=Newest original_calls=0 [u1 live calls=1]"), "{s}");
 }
 
 #[test]
@@ -261,14 +196,7 @@ fn slots_and_versions_are_bounded() {
     let rt = Box::new(Runtime::new());
     let c = AtomicI64::new(0);
     for i in 0..MAX_VERSIONS {
-        apply(
-            &rt,
-            &format!("u{i}"),
-            &[func("f", 0)],
-            &[T1],
-            &[0x1000_0000 + i as u64 * 0x1000],
-            &c,
-        );
+        apply(&rt, &format!("u{i}"), &[func("f", 0)], &[T1], &[0x1000_0000 + i as u64 * 0x1000], &c);
     }
     let u = rt.load(&desc("over", &[func("f", 0)])).unwrap();
     rt.bind(u, 0, &resolved(T1, 0x3000_0000, &c)).unwrap();
