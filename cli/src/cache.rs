@@ -118,14 +118,16 @@ impl Cache {
         postcard::to_allocvec(f).map_err(|e| CacheError::Encode(e.to_string()))
     }
 
-    /// Writes a new cache: `blobs[i]` are the encoded facts of `entries[i]`.
-    pub fn store(&self, mut manifest: Manifest, blobs: &[&[u8]]) -> Result<(), CacheError> {
+    /// Writes a new cache: `facts[i]` are the facts of `entries[i]`, encoded one at a
+    /// time as they are written (the whole encoded blob is never in memory).
+    pub fn store(&self, mut manifest: Manifest, facts: &[&FileFacts]) -> Result<(), CacheError> {
         fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let facts_tmp = self.dir.join("facts.tmp");
         let mut out = std::io::BufWriter::new(fs::File::create(&facts_tmp).map_err(io(&facts_tmp))?);
         let mut off = 0u64;
-        for (e, b) in manifest.entries.iter_mut().zip(blobs) {
-            out.write_all(b).map_err(io(&facts_tmp))?;
+        for (e, f) in manifest.entries.iter_mut().zip(facts) {
+            let b = Self::encode(f)?;
+            out.write_all(&b).map_err(io(&facts_tmp))?;
             e.offset = off;
             e.len = b.len() as u64;
             off += b.len() as u64;

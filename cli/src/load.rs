@@ -86,7 +86,7 @@ pub fn read_config(path: &Path) -> Result<Config, CliError> {
 
 enum Source {
     Cached(usize),
-    Fresh(FileFacts, Vec<u8>),
+    Fresh(FileFacts),
 }
 
 pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
@@ -129,9 +129,8 @@ pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
                 }
             }
             let facts = dynwalk_analyzer::extract(&bytes, config.as_ref());
-            let enc = Cache::encode(&facts).map_err(|e| CliError::Cache(e.to_string()))?;
             bar.inc(1);
-            Ok((Source::Fresh(facts, enc), hash, size, mt))
+            Ok((Source::Fresh(facts), hash, size, mt))
         })
         .collect();
     bar.finish_and_clear();
@@ -186,47 +185,37 @@ fn load_all(
         })
         .collect();
     let mut entries = Vec::with_capacity(files.len());
-    let mut new_blobs: Vec<Option<Vec<u8>>> = Vec::with_capacity(files.len());
     let mut counts = Counts::default();
     let mut facts: Vec<(String, std::sync::Arc<FileFacts>)> = Vec::with_capacity(files.len());
     let (mut parsed, mut reused) = (0, 0);
     for (k, ((src, hash, size, mt), dec)) in sources.into_iter().zip(decoded).enumerate() {
         let rel = files[k].0.clone();
-        let (f, enc) = match (src, dec) {
-            (Source::Fresh(f, enc), _) => {
+        let f = match (src, dec) {
+            (Source::Fresh(f), _) => {
                 parsed += 1;
-                (f, Some(enc))
+                f
             }
-            (Source::Cached(i), Some(f)) => {
+            (Source::Cached(_), Some(f)) => {
                 reused += 1;
-                (
-                    f,
-                    Some(
-                        blob[old_entries[i].offset as usize..(old_entries[i].offset + old_entries[i].len) as usize]
-                            .to_vec(),
-                    ),
-                )
+                f
             }
             (Source::Cached(_), None) => {
                 // The blob is gone or damaged: extract again.
                 parsed += 1;
                 let bytes = fs::read(tree.join(&rel)).map_err(|e| CliError::Input(format!("{rel}: {e}")))?;
-                let f = dynwalk_analyzer::extract(&bytes, config.as_ref());
-                let enc = Cache::encode(&f).map_err(|e| CliError::Cache(e.to_string()))?;
-                (f, Some(enc))
+                dynwalk_analyzer::extract(&bytes, config.as_ref())
             }
         };
         let c = Counts::of(&f);
         counts.add(&c);
         entries.push(Entry { path: rel.clone(), size, mtime_ns: mt, hash, offset: 0, len: 0, counts: c });
-        new_blobs.push(enc);
         facts.push((rel, std::sync::Arc::new(f)));
     }
     drop(blob);
     let unchanged = unchanged && parsed == 0;
     let summary = if unchanged { cache.as_ref().zip(old.as_ref()).and_then(|(c, m)| c.load_summary(m)) } else { None };
     let fp = config.as_ref().map(|c| c.fingerprint()).unwrap_or(0);
-    // Write the cache first, so the encoded facts are freed before the graphs are built.
+    // Write the cache before the graphs are built: each file's facts are encoded as written.
     let cache = match (cache, old) {
         (Some(c), Some(m)) if unchanged => Some((c, m)),
         (Some(c), _) => {
@@ -238,7 +227,7 @@ fn load_all(
                 entries,
                 blob: String::new(),
             };
-            let refs: Vec<&[u8]> = new_blobs.iter().map(|b| b.as_deref().unwrap_or(&[])).collect();
+            let refs: Vec<&FileFacts> = facts.iter().map(|(_, f)| f.as_ref()).collect();
             c.store(manifest, &refs).map_err(|e| CliError::Cache(e.to_string()))?;
             let m = c
                 .load_manifest()
@@ -247,7 +236,6 @@ fn load_all(
         }
         (None, _) => None,
     };
-    drop(new_blobs);
     let mut db = AnalysisDb::new(config);
     db.set_files(facts.into_iter().map(|(p, f)| (p, Contents::Facts(f))).collect());
     Ok(Loaded { db, tree, counts, parsed, reused, walk_ms, extract_ms, summary, cache })
