@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::Instant;
 
 use dynwalk_analyzer::db::{AnalysisDb, Contents};
 use dynwalk_analyzer::facts::{Counts, FileFacts, FACTS_VERSION};
@@ -11,9 +11,12 @@ use rayon::prelude::*;
 
 use crate::cache::{Cache, Entry, Manifest, Summary, MANIFEST_VERSION};
 use crate::error::CliError;
+use crate::source::{FileMeta, TreeSource};
 
 pub struct LoadOptions {
+    /// A directory, or a git revision of `repo`.
     pub tree: PathBuf,
+    pub repo: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub cache_root: Option<PathBuf>,
     pub use_cache: bool,
@@ -22,7 +25,9 @@ pub struct LoadOptions {
 
 pub struct Loaded {
     pub db: AnalysisDb,
+    /// What the tree is, for messages: a folder or `repo@rev (commit)`.
     pub tree: PathBuf,
+    pub source: std::sync::Arc<TreeSource>,
     pub counts: Counts,
     pub parsed: usize,
     pub reused: usize,
@@ -60,10 +65,6 @@ pub fn walk(root: &Path) -> Result<Vec<(String, fs::Metadata)>, CliError> {
     Ok(out)
 }
 
-fn mtime_ns(md: &fs::Metadata) -> u128 {
-    md.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0)
-}
-
 pub fn default_cache_root() -> PathBuf {
     if let Some(d) = std::env::var_os("DYNWALK_CACHE_DIR") {
         return PathBuf::from(d);
@@ -90,17 +91,16 @@ enum Source {
 }
 
 pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
-    let tree = fs::canonicalize(&opts.tree).map_err(|e| CliError::Input(format!("{}: {e}", opts.tree.display())))?;
-    if !tree.is_dir() {
-        return Err(CliError::Input(format!("{}: not a directory", tree.display())));
-    }
+    let source = std::sync::Arc::new(TreeSource::open(&opts.tree, opts.repo.as_deref())?);
+    let tree = PathBuf::from(source.label());
     let config = opts.config.as_deref().map(read_config).transpose()?;
     let fp = config.as_ref().map(|c| c.fingerprint()).unwrap_or(0);
     let t0 = Instant::now();
-    let files = walk(&tree)?;
+    let files = source.c_files()?;
     let walk_ms = t0.elapsed().as_millis();
-    let cache =
-        opts.use_cache.then(|| Cache::for_tree(&opts.cache_root.clone().unwrap_or_else(default_cache_root), &tree, fp));
+    let cache = opts
+        .use_cache
+        .then(|| Cache::for_tree(&opts.cache_root.clone().unwrap_or_else(default_cache_root), &source.cache_key(), fp));
     let old = cache.as_ref().and_then(|c| c.load_manifest());
     let old_entries: &[Entry] = old.as_ref().map(|m| m.entries.as_slice()).unwrap_or(&[]);
     let old_index: std::collections::HashMap<&str, usize> =
@@ -110,9 +110,8 @@ pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
     let t1 = Instant::now();
     let sources: Vec<Result<(Source, u64, u64, u128), CliError>> = files
         .par_iter()
-        .map(|(rel, md)| {
-            let size = md.len();
-            let mt = mtime_ns(md);
+        .map(|m| {
+            let (rel, size, mt) = (&m.rel, m.size, m.stamp);
             let prev = old_index.get(rel.as_str()).map(|&i| (i, &old_entries[i]));
             if let Some((i, e)) = prev {
                 if e.size == size && e.mtime_ns == mt {
@@ -120,7 +119,7 @@ pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
                     return Ok((Source::Cached(i), e.hash, size, mt));
                 }
             }
-            let bytes = fs::read(tree.join(rel)).map_err(|e| CliError::Input(format!("{rel}: {e}")))?;
+            let bytes = source.read(rel)?;
             let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
             if let Some((i, e)) = prev {
                 if e.hash == hash {
@@ -149,6 +148,7 @@ pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
                 return Ok(Loaded {
                     db: AnalysisDb::new(config),
                     tree,
+                    source,
                     counts,
                     parsed: 0,
                     reused,
@@ -160,14 +160,15 @@ pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
             }
         }
     }
-    load_all(tree, config, files, sources, cache, old, walk_ms, extract_ms, unchanged)
+    load_all(tree, source, config, files, sources, cache, old, walk_ms, extract_ms, unchanged)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn load_all(
     tree: PathBuf,
+    source: std::sync::Arc<TreeSource>,
     config: Option<Config>,
-    files: Vec<(String, fs::Metadata)>,
+    files: Vec<FileMeta>,
     sources: Vec<(Source, u64, u64, u128)>,
     cache: Option<Cache>,
     old: Option<Manifest>,
@@ -189,7 +190,7 @@ fn load_all(
     let mut facts: Vec<(String, std::sync::Arc<FileFacts>)> = Vec::with_capacity(files.len());
     let (mut parsed, mut reused) = (0, 0);
     for (k, ((src, hash, size, mt), dec)) in sources.into_iter().zip(decoded).enumerate() {
-        let rel = files[k].0.clone();
+        let rel = files[k].rel.clone();
         let f = match (src, dec) {
             (Source::Fresh(f), _) => {
                 parsed += 1;
@@ -202,7 +203,7 @@ fn load_all(
             (Source::Cached(_), None) => {
                 // The blob is gone or damaged: extract again.
                 parsed += 1;
-                let bytes = fs::read(tree.join(&rel)).map_err(|e| CliError::Input(format!("{rel}: {e}")))?;
+                let bytes = source.read(&rel)?;
                 dynwalk_analyzer::extract(&bytes, config.as_ref())
             }
         };
@@ -238,7 +239,7 @@ fn load_all(
     };
     let mut db = AnalysisDb::new(config);
     db.set_files(facts.into_iter().map(|(p, f)| (p, Contents::Facts(f))).collect());
-    Ok(Loaded { db, tree, counts, parsed, reused, walk_ms, extract_ms, summary, cache })
+    Ok(Loaded { db, tree, source, counts, parsed, reused, walk_ms, extract_ms, summary, cache })
 }
 
 /// Records the graph summary in the cache so an unchanged re-run can print it.

@@ -6,6 +6,7 @@ mod error;
 mod load;
 mod plan_cmd;
 mod render;
+mod source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,9 +35,12 @@ enum Format {
 
 #[derive(clap::Args)]
 struct TreeArgs {
-    /// Kernel source tree (default: the current directory).
+    /// Kernel source tree (default: the current directory), or a git revision of `--repo`.
     #[arg(long, default_value = ".")]
     tree: PathBuf,
+    /// The git repository for a revision in `--tree` (default: the current one).
+    #[arg(long)]
+    repo: Option<PathBuf>,
     /// Kernel .config: selects #if branches (without it, both branches are kept).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -54,8 +58,11 @@ struct TreeArgs {
 enum Cmd {
     /// Index a tree: extract facts from every .c/.h file, build the graphs, print counts.
     Index {
-        /// Kernel source tree.
+        /// Kernel source tree: a directory, or a git revision of `--repo`.
         tree: PathBuf,
+        /// The git repository for a revision (default: the current one).
+        #[arg(long)]
+        repo: Option<PathBuf>,
         #[arg(long)]
         config: Option<PathBuf>,
         #[arg(long)]
@@ -80,9 +87,13 @@ enum Cmd {
     /// What a live update of a patch needs: redirections, clones, changed types,
     /// quiescence conditions, hazards.
     Plan {
-        /// The kernel tree the patch applies to.
+        /// The kernel tree the patch applies to: a directory, or a git revision (tag,
+        /// branch, commit) of `--repo`, read from the repository's objects.
         #[arg(long = "from")]
         from: PathBuf,
+        /// The git repository for a revision in `--from` (default: the current one).
+        #[arg(long)]
+        repo: Option<PathBuf>,
         /// A unified diff or git format-patch mail(s); `-` reads stdin.
         #[arg(long)]
         patch: String,
@@ -133,6 +144,7 @@ fn opts(t: &TreeArgs) -> LoadOptions {
     LoadOptions {
         tree: t.tree.clone(),
         config: t.config.clone(),
+        repo: t.repo.clone(),
         cache_root: t.cache_dir.clone(),
         use_cache: !t.no_cache,
         progress: false,
@@ -147,10 +159,11 @@ fn json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.cmd {
-        Cmd::Index { tree, config, cache_dir, no_cache, format } => {
+        Cmd::Index { tree, repo, config, cache_dir, no_cache, format } => {
             let t0 = Instant::now();
             let o = LoadOptions {
                 tree,
+                repo,
                 config,
                 cache_root: cache_dir,
                 use_cache: !no_cache,
@@ -208,8 +221,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Cmd::Plan { from, patch, strip, fuzz, config, cache_dir, no_cache, format } => {
-            let load = LoadOptions { tree: from, config, cache_root: cache_dir, use_cache: !no_cache, progress: false };
+        Cmd::Plan { from, repo, patch, strip, fuzz, config, cache_dir, no_cache, format } => {
+            let load =
+                LoadOptions { tree: from, repo, config, cache_root: cache_dir, use_cache: !no_cache, progress: false };
             let p = plan_cmd::run(&plan_cmd::PlanArgs { load, patch, strip, fuzz })?;
             if format == Format::Json {
                 json(&serde_json::json!({
@@ -249,7 +263,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if t.format == Format::Json {
                 return json(&sites);
             }
-            let mut frames = render::Frames::new(&l.tree);
+            let mut frames = render::Frames::new(&l.source);
             for s in &sites {
                 let who = s.caller.as_deref().unwrap_or("<file scope>");
                 let how = match s.how {
@@ -272,7 +286,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if t.format == Format::Json {
                 return json(&defs);
             }
-            let mut frames = render::Frames::new(&l.tree);
+            let mut frames = render::Frames::new(&l.source);
             for d in &defs {
                 let attrs = if d.attrs.is_empty() { String::new() } else { format!(" [{}]", d.attrs.join(" ")) };
                 println!("{} defined at {}:{}:{}{attrs}", d.function, d.file, d.line, d.col);
@@ -301,7 +315,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if t.format == Format::Json {
                 return json(&sites);
             }
-            let mut frames = render::Frames::new(&l.tree);
+            let mut frames = render::Frames::new(&l.source);
             for s in &sites {
                 let who = s.function.as_deref().unwrap_or("<file scope>");
                 print!(

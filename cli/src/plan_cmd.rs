@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use dynwalk_analyzer::changes::{classify_file, file_kind, ChangeSet};
@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::error::CliError;
 use crate::load::{load, LoadOptions};
+use crate::source::TreeSource;
 
 pub struct PlanArgs {
     pub load: LoadOptions,
@@ -25,7 +26,7 @@ pub struct PlanArgs {
 /// The lexical prefilter: which files of the tree mention a word (memmem over the bytes,
 /// in parallel), memoized per word.
 struct TreeText {
-    root: PathBuf,
+    source: Arc<TreeSource>,
     files: Vec<String>,
     memo: Mutex<HashMap<String, Vec<(String, Arc<[u8]>)>>>,
 }
@@ -40,7 +41,7 @@ impl TextSource for TreeText {
             .files
             .par_iter()
             .filter_map(|rel| {
-                let bytes = std::fs::read(self.root.join(rel)).ok()?;
+                let bytes = self.source.read(rel).ok()?;
                 finder.find(&bytes).map(|_| (rel.clone(), Arc::from(bytes)))
             })
             .collect();
@@ -53,7 +54,7 @@ impl TextSource for TreeText {
 
 pub struct Planned {
     pub plan: Plan,
-    pub tree: PathBuf,
+    pub source: Arc<TreeSource>,
     pub notes: Vec<patch::ApplyNote>,
     pub subjects: Vec<String>,
     pub cves: Vec<String>,
@@ -84,18 +85,16 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
         // `diff -N` writes new files against an empty old file rather than /dev/null.
         let creates = fp.change == FileChange::Add || fp.hunks.iter().all(|h| h.old_start == 0 && h.old_len == 0);
         let old_path = fp.old_path.clone().unwrap_or_else(|| path.clone());
-        let old_text = match std::fs::read(l.tree.join(&old_path)) {
-            Ok(bytes) if fp.change != FileChange::Add => String::from_utf8_lossy(&bytes).into_owned(),
-            Ok(_) => {
+        let old_text = match (l.source.exists(&old_path), fp.change) {
+            (true, FileChange::Add) => {
                 return Err(CliError::NoApply(format!(
                     "{path}: the patch creates this file but the tree already has it"
                 )))
             }
-            Err(_) if creates => String::new(),
-            Err(e) => {
-                return Err(CliError::NoApply(format!(
-                    "{old_path}: the patch changes this file but the tree has none: {e}"
-                )))
+            (true, _) => String::from_utf8_lossy(&l.source.read(&old_path)?).into_owned(),
+            (false, _) if creates => String::new(),
+            (false, _) => {
+                return Err(CliError::NoApply(format!("{old_path}: the patch changes this file but the tree has none")))
             }
         };
         let (new_text, n) = match fp.change {
@@ -125,9 +124,9 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
         }
     }
     let files: Vec<String> = l.db.files().iter().map(|f| f.path(&l.db).clone()).collect();
-    let src = TreeText { root: l.tree.clone(), files, memo: Mutex::new(HashMap::new()) };
+    let src = TreeText { source: l.source.clone(), files, memo: Mutex::new(HashMap::new()) };
     let plan = derive_plan(&l.db, changes, &new_facts, &src);
-    Ok(Planned { plan, tree: l.tree, notes, subjects: parsed.subjects, cves: parsed.cves })
+    Ok(Planned { plan, source: l.source, notes, subjects: parsed.subjects, cves: parsed.cves })
 }
 
 /// A patch path must stay inside the tree.
@@ -141,7 +140,7 @@ fn check_path(p: &str) -> Result<(), CliError> {
 
 /// Human output: one section per part of the plan, each item with a code frame and why.
 pub fn render(p: &Planned) -> String {
-    let mut frames = crate::render::Frames::new(&p.tree);
+    let mut frames = crate::render::Frames::new(&p.source);
     let plan = &p.plan;
     let mut o = String::new();
     for s in &p.subjects {

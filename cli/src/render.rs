@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::source::TreeSource;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -21,19 +23,20 @@ pub fn progress(enabled: bool, len: u64) -> ProgressBar {
 
 /// Reads source lines for code frames, one file at a time.
 pub struct Frames {
-    root: PathBuf,
+    source: Arc<TreeSource>,
     files: HashMap<String, Vec<String>>,
 }
 
 impl Frames {
-    pub fn new(root: &Path) -> Frames {
-        Frames { root: root.to_path_buf(), files: HashMap::new() }
+    pub fn new(source: &Arc<TreeSource>) -> Frames {
+        Frames { source: source.clone(), files: HashMap::new() }
     }
 
     fn line(&mut self, file: &str, line: u32) -> Option<&str> {
-        let root = &self.root;
+        let source = &self.source;
         let lines = self.files.entry(file.to_string()).or_insert_with(|| {
-            std::fs::read(root.join(file))
+            source
+                .read(file)
                 .map(|b| String::from_utf8_lossy(&b).lines().map(|l| l.to_string()).collect())
                 .unwrap_or_default()
         });
