@@ -29,3 +29,17 @@ if [ ! -f "$CACHE/linux-6.1/.unpacked" ]; then
   touch "$CACHE/linux-6.1/.unpacked"
 fi
 echo "fetch-corpora: linux-6.1 at $CACHE/linux-6.1"
+
+# The official SARIF 2.1.0 JSON schema (OASIS), as shipped in Microsoft's npm package
+# @microsoft/jest-sarif: the plan's SARIF output is validated against it in the tests.
+SARIF="$CACHE/sarif/sarif-2.1.0-rtm.5.json"
+if [ ! -f "$SARIF" ]; then
+  command -v npm >/dev/null || { $APT update >/dev/null; DEBIAN_FRONTEND=noninteractive $APT install --no-install-recommends npm >/dev/null; }
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack -q @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null && tar -xzf microsoft-jest-sarif-*.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json)
+  mkdir -p "$CACHE/sarif"
+  mv "$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json" "$SARIF"
+  rm -rf "$tmp"
+fi
+python3 -c 'import jsonschema' 2>/dev/null || pip install -q jsonschema
+echo "fetch-corpora: SARIF schema at $SARIF"

@@ -6,6 +6,7 @@ mod error;
 mod load;
 mod plan_cmd;
 mod render;
+mod sarif;
 mod source;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ struct Cli {
 enum Format {
     Text,
     Json,
+    /// SARIF 2.1.0 (only `plan`).
+    Sarif,
 }
 
 #[derive(clap::Args)]
@@ -158,6 +161,14 @@ fn json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    let sarif_elsewhere = match &cli.cmd {
+        Cmd::Index { format, .. } => *format == Format::Sarif,
+        Cmd::Callers { t, .. } | Cmd::Callees { t, .. } | Cmd::Accesses { t, .. } => t.format == Format::Sarif,
+        _ => false,
+    };
+    if sarif_elsewhere {
+        return Err(CliError::Input("--format sarif is only for `plan`".into()));
+    }
     match cli.cmd {
         Cmd::Index { tree, repo, config, cache_dir, no_cache, format } => {
             let t0 = Instant::now();
@@ -225,7 +236,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let load =
                 LoadOptions { tree: from, repo, config, cache_root: cache_dir, use_cache: !no_cache, progress: false };
             let p = plan_cmd::run(&plan_cmd::PlanArgs { load, patch, strip, fuzz })?;
-            if format == Format::Json {
+            if format == Format::Sarif {
+                json(&sarif::render(&p))?;
+            } else if format == Format::Json {
                 json(&serde_json::json!({
                     "schema_version": p.plan.schema_version,
                     "patch": { "subjects": p.subjects, "cves": p.cves, "apply_notes": p.notes },

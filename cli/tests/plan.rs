@@ -116,3 +116,46 @@ fn malformed_patches_and_stdin() {
     assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("a/mm/vmscan.c"));
 }
+
+/// The SARIF schema fetched by scripts/fetch-corpora.sh (the official OASIS one).
+fn sarif_schema() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+    let p = cache.join("dynwalk/sarif/sarif-2.1.0-rtm.5.json");
+    assert!(p.exists(), "{} is missing: run scripts/fetch-corpora.sh", p.display());
+    p
+}
+
+#[test]
+fn sarif_output_validates_against_the_official_schema() {
+    let schema = sarif_schema();
+    for n in ["init-static-data.diff", "goodness-inline.diff", "task-field-removed.diff", "asm-and-kconfig.diff"] {
+        let o = plan(&format!("corpora/patches/mini/{n}"), &["--format", "sarif"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["version"], "2.1.0");
+        assert!(!v["runs"][0]["results"].as_array().unwrap().is_empty(), "{n}");
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), &o.stdout).unwrap();
+        let check = Command::new("python3")
+            .args([
+                "-c",
+                "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))",
+            ])
+            .arg(f.path())
+            .arg(&schema)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{n}: {}", String::from_utf8_lossy(&check.stderr));
+    }
+    // A broken log must fail the same check, or the check proves nothing.
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), br#"{"version": "2.1.0", "runs": [{"results": []}]}"#).unwrap();
+    let check = Command::new("python3")
+        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+        .arg(bad.path())
+        .arg(&schema)
+        .output()
+        .unwrap();
+    assert!(!check.status.success());
+}
