@@ -98,7 +98,7 @@ impl Cache {
     pub fn store_summary(&self, m: &Manifest, s: &Summary) -> Result<(), CacheError> {
         let bytes =
             postcard::to_allocvec(&(m.blob.clone(), s.clone())).map_err(|e| CacheError::Encode(e.to_string()))?;
-        let tmp = self.dir.join("summary.tmp");
+        let tmp = self.dir.join(format!("summary.{}.tmp", std::process::id()));
         fs::write(&tmp, bytes).map_err(io(&tmp))?;
         let dst = self.dir.join("summary.bin");
         fs::rename(&tmp, &dst).map_err(io(&dst))
@@ -122,7 +122,8 @@ impl Cache {
     /// time as they are written (the whole encoded blob is never in memory).
     pub fn store(&self, mut manifest: Manifest, facts: &[&FileFacts]) -> Result<(), CacheError> {
         fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let facts_tmp = self.dir.join("facts.tmp");
+        // Temporary names are per process: two runs on one cache never share a file.
+        let facts_tmp = self.dir.join(format!("facts.{}.tmp", std::process::id()));
         let mut out = std::io::BufWriter::new(fs::File::create(&facts_tmp).map_err(io(&facts_tmp))?);
         let mut off = 0u64;
         for (e, f) in manifest.entries.iter_mut().zip(facts) {
@@ -142,7 +143,7 @@ impl Cache {
         manifest.blob = format!("facts-{:016x}-{}.bin", h.digest(), std::process::id());
         let mut bytes = CACHE_MAGIC.to_vec();
         bytes.extend(postcard::to_allocvec(&manifest).map_err(|e| CacheError::Encode(e.to_string()))?);
-        let man_tmp = self.dir.join("manifest.bin.tmp");
+        let man_tmp = self.dir.join(format!("manifest.{}.tmp", std::process::id()));
         fs::write(&man_tmp, bytes).map_err(io(&man_tmp))?;
         // The blob first, under a new name: the old manifest keeps pointing at the old
         // blob until the new manifest replaces it.

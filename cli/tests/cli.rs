@@ -138,3 +138,27 @@ fn dump_shows_the_rewritten_bytes_and_the_facts() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["functions"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn two_runs_at_once_on_one_cache_both_succeed() {
+    let cache = tempfile::tempdir().unwrap();
+    let t = mini();
+    let t = t.to_str().unwrap().to_string();
+    let spawn = |t: &str| {
+        Command::new(env!("CARGO_BIN_EXE_dynwalk"))
+            .args(["index", t, "--format", "json"])
+            .env("DYNWALK_CACHE_DIR", cache.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let kids: Vec<_> = (0..4).map(|_| spawn(&t)).collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = run(&["index", &t, "--format", "json"], cache.path());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["parsed_files"], 0);
+}
