@@ -23,6 +23,8 @@ pub const PLAN_VERSION: u32 = 1;
 /// (a lexical prefilter over the tree in the CLI, a map in tests).
 pub trait TextSource {
     fn files_mentioning(&self, word: &str) -> Vec<(String, Arc<[u8]>)>;
+    /// One file's text.
+    fn read(&self, path: &str) -> Option<Arc<[u8]>>;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -524,9 +526,8 @@ fn quiescence(cx: &mut Ctx<'_>) {
         let is_thread = threads.contains(&p.function);
         let text = match texts.get(&p.file) {
             Some(t) => Some(t.clone()),
-            None => cx.src.files_mentioning(&p.function).into_iter().find(|(f, _)| *f == p.file).map(|(f, t)| {
-                texts.insert(f, t.clone());
-                t
+            None => cx.src.read(&p.file).inspect(|t| {
+                texts.insert(p.file.clone(), t.clone());
             }),
         };
         let node = g.graph[n];

@@ -32,6 +32,10 @@ struct TreeText {
 }
 
 impl TextSource for TreeText {
+    fn read(&self, path: &str) -> Option<Arc<[u8]>> {
+        self.source.read(path).ok().map(Arc::from)
+    }
+
     fn files_mentioning(&self, word: &str) -> Vec<(String, Arc<[u8]>)> {
         if let Some(v) = self.memo.lock().ok().and_then(|m| m.get(word).cloned()) {
             return v;
