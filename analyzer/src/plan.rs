@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use serde::Serialize;
 
@@ -495,13 +496,21 @@ fn quiescence(cx: &mut Ctx<'_>) {
             queue.push_back(n);
         }
     }
+    // Only calls that are certain (direct, or through macros) make a path: a thread that
+    // may reach the function through a function pointer is not reported, and neither is
+    // code of another architecture than the one the tree is built for (x86).
+    let table = symbol_table(cx.db, cx.db.workspace()).clone();
     while let Some(n) = queue.pop_front() {
         if parent.len() > 50_000 {
             break;
         }
-        for c in g.graph.neighbors_directed(n, Direction::Incoming) {
-            if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(c) {
-                e.insert(Some(n));
+        for e in g.graph.edges_directed(n, Direction::Incoming) {
+            let c = e.source();
+            if *e.weight() == crate::resolve::How::Member || table.arch_rank(g.graph[c].file) > 3 {
+                continue;
+            }
+            if let std::collections::btree_map::Entry::Vacant(v) = parent.entry(c) {
+                v.insert(Some(n));
                 queue.push_back(c);
             }
         }
