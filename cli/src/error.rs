@@ -14,6 +14,8 @@ pub enum CliError {
     NoApply(String),
     /// The plan was made and has error-level hazards.
     Hazards(usize),
+    /// The kernel runtime refused a request (its reply).
+    Refused(String),
 }
 
 impl CliError {
@@ -25,6 +27,7 @@ impl CliError {
             CliError::BadPatch(_) => 6,
             CliError::NoApply(_) => 7,
             CliError::Hazards(_) => 1,
+            CliError::Refused(_) => 8,
         }
     }
 }
@@ -37,6 +40,8 @@ impl std::fmt::Display for CliError {
             CliError::NotFound(m) => write!(f, "not found: {m}"),
             CliError::BadPatch(m) => write!(f, "malformed patch: {m}"),
             CliError::NoApply(m) => write!(f, "the patch does not apply: {m}"),
+            CliError::Refused(r) if r.starts_with("refused") => write!(f, "runtime {r}"),
+            CliError::Refused(r) => write!(f, "runtime refused: {r}"),
             CliError::Hazards(n) => write!(f, "the plan has {n} error-level hazard(s): see above"),
         }
     }

@@ -6,6 +6,7 @@ mod error;
 mod load;
 mod plan_cmd;
 mod render;
+mod runtime;
 mod sarif;
 mod source;
 
@@ -114,6 +115,56 @@ enum Cmd {
         no_cache: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+    },
+    /// Write an update description for the kernel runtime to a file.
+    Describe {
+        /// Where to write the binary description.
+        #[arg(long)]
+        out: PathBuf,
+        /// The update's name.
+        name: String,
+        /// The update module that registered the versions.
+        module: String,
+        /// `TARGET=VERSION[,group=N][,method=ftrace|jmp][,policy=newest|pred|task:PID|cpu:N][,expect=HEX]`
+        #[arg(required = true)]
+        funcs: Vec<String>,
+    },
+    /// Load an update description into the running kernel (from a file, or built from
+    /// `NAME MODULE TARGET=VERSION...` like `describe`).
+    Load {
+        /// A description written by `describe`.
+        #[arg(long, conflicts_with_all = ["name", "module", "funcs"])]
+        file: Option<PathBuf>,
+        name: Option<String>,
+        module: Option<String>,
+        funcs: Vec<String>,
+        #[arg(long, default_value = "/dev/dynwalk")]
+        device: PathBuf,
+    },
+    /// Switch a loaded update in: all its groups at once.
+    Apply {
+        update: String,
+        #[arg(long, default_value = "/dev/dynwalk")]
+        device: PathBuf,
+    },
+    /// Switch an update out once no stack or PC holds it (waits up to the timeout).
+    Revert {
+        update: String,
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u32,
+        #[arg(long, default_value = "/dev/dynwalk")]
+        device: PathBuf,
+    },
+    /// Forget a loaded, not applied, update.
+    Unload {
+        update: String,
+        #[arg(long, default_value = "/dev/dynwalk")]
+        device: PathBuf,
+    },
+    /// The runtime's updates, functions, dispatch counters and shadow objects.
+    Status {
+        #[arg(long, default_value = "/dev/dynwalk")]
+        device: PathBuf,
     },
     /// Show an intermediate stage, to trace a wrong answer: `facts` (one file's extracted
     /// facts), `rewritten` (the bytes tree-sitter parses).
@@ -251,6 +302,37 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if errors > 0 {
                 return Err(CliError::Hazards(errors));
             }
+            Ok(())
+        }
+        Cmd::Describe { out, name, module, funcs } => {
+            let bytes = runtime::describe(&name, &module, &funcs)?;
+            std::fs::write(&out, &bytes).map_err(|e| CliError::Input(format!("{}: {e}", out.display())))?;
+            println!("wrote {} ({} bytes, {} function(s))", out.display(), bytes.len(), funcs.len());
+            Ok(())
+        }
+        Cmd::Load { file, name, module, funcs, device } => {
+            let bytes = match (file, name, module) {
+                (Some(f), _, _) => std::fs::read(&f).map_err(|e| CliError::Input(format!("{}: {e}", f.display())))?,
+                (None, Some(n), Some(m)) if !funcs.is_empty() => runtime::describe(&n, &m, &funcs)?,
+                _ => return Err(CliError::Input("load needs --file FILE, or NAME MODULE TARGET=VERSION...".into())),
+            };
+            println!("{}", runtime::request(&device, &bytes)?);
+            Ok(())
+        }
+        Cmd::Apply { update, device } => {
+            println!("{}", runtime::request(&device, format!("apply {update}").as_bytes())?);
+            Ok(())
+        }
+        Cmd::Revert { update, timeout_ms, device } => {
+            println!("{}", runtime::request(&device, format!("revert {update} {timeout_ms}").as_bytes())?);
+            Ok(())
+        }
+        Cmd::Unload { update, device } => {
+            println!("{}", runtime::request(&device, format!("unload {update}").as_bytes())?);
+            Ok(())
+        }
+        Cmd::Status { device } => {
+            println!("{}", runtime::request(&device, b"status")?);
             Ok(())
         }
         Cmd::Dump { stage, file, config } => {

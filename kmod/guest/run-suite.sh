@@ -14,7 +14,7 @@ ROOT=$(dirname "$KMOD")
 CACHE=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/dynwalk
 WORK=$KMOD/build/guest
 ALL=(s1_cmdline s8_malformed s2_kthread s5_shadow s3_pertask s6_group s4_revert_busy
-     s7_stress s9_selfupdate s10_overhead)
+     s7_stress s9_selfupdate s10_overhead s11_cli)
 
 log() { echo "run-suite: $*" >&2; }
 die() { echo "run-suite: error: $*" >&2; exit 2; }
@@ -49,37 +49,49 @@ fetch_vmlinuz() {
   rm -rf "$tmp"
 }
 
-# Descriptions, written with the crate's own encoder (examples/mkdesc.rs).
-make_descs() {
-  local d=$1/descs m
-  mkdir -p "$d"
+# The dynwalk CLI (host build): it writes the descriptions with the runtime crate's own
+# encoder (`dynwalk describe`), and goes into the guest for scenario s11_cli.
+DWBIN=$ROOT/target/debug/dynwalk
+build_cli() {
   local cargo
   cargo=$(command -v cargo || echo "${HOME:-/root}/.cargo/bin/cargo")
-  (cd "$ROOT" && "$cargo" build -q -p dynwalk-kmod --example mkdesc)
-  m=$ROOT/target/debug/examples/mkdesc
-  "$m" "$d/cmdline1.bin" cmdline1 dwt_update cmdline_proc_show=cmdline_proc_show_v2
-  "$m" "$d/badbytes.bin" badbytes dwt_update cmdline_proc_show=cmdline_proc_show_v2,expect=e900000000
-  "$m" "$d/unknown.bin" unknown dwt_update no_such_function_xyz=cmdline_proc_show_v2
-  "$m" "$d/unregistered.bin" unregistered dwt_update cmdline_proc_show=nope_v9
-  "$m" "$d/jmpftrace.bin" jmpftrace dwt_update cmdline_proc_show=cmdline_proc_show_v2,method=jmp
+  (cd "$ROOT" && "$cargo" build -q -p dynwalk)
+}
+
+# m OUT NAME MODULE FUNCS...: one description file.
+m() {
+  local out=$1
+  shift
+  "$DWBIN" describe --out "$out" "$@" >/dev/null
+}
+
+# Descriptions for the scenarios.
+make_descs() {
+  local d=$1/descs
+  mkdir -p "$d"
+  m "$d/cmdline1.bin" cmdline1 dwt_update cmdline_proc_show=cmdline_proc_show_v2
+  m "$d/badbytes.bin" badbytes dwt_update cmdline_proc_show=cmdline_proc_show_v2,expect=e900000000
+  m "$d/unknown.bin" unknown dwt_update no_such_function_xyz=cmdline_proc_show_v2
+  m "$d/unregistered.bin" unregistered dwt_update cmdline_proc_show=nope_v9
+  m "$d/jmpftrace.bin" jmpftrace dwt_update cmdline_proc_show=cmdline_proc_show_v2,method=jmp
   head -c 40 "$d/cmdline1.bin" >"$d/truncated.bin"
-  "$m" "$d/value2.bin" value2 dwt_update dwt_value=dwt_value_v2
-  "$m" "$d/value3.bin" value3 dwt_update dwt_value=dwt_value_v3
-  "$m" "$d/value4.bin" value4 dwt_update dwt_value=dwt_value_v4,policy=pred
-  "$m" "$d/sleepy.bin" sleepy dwt_update dwt_sleepy=dwt_sleepy_v2
-  "$m" "$d/spin.bin" spin dwt_update dwt_spin=dwt_spin_v2
-  "$m" "$d/obj.bin" obj dwt_update dwt_obj_use=dwt_obj_use_v2,group=1 \
+  m "$d/value2.bin" value2 dwt_update dwt_value=dwt_value_v2
+  m "$d/value3.bin" value3 dwt_update dwt_value=dwt_value_v3
+  m "$d/value4.bin" value4 dwt_update dwt_value=dwt_value_v4,policy=pred
+  m "$d/sleepy.bin" sleepy dwt_update dwt_sleepy=dwt_sleepy_v2
+  m "$d/spin.bin" spin dwt_update dwt_spin=dwt_spin_v2
+  m "$d/obj.bin" obj dwt_update dwt_obj_use=dwt_obj_use_v2,group=1 \
     dwt_obj_release=dwt_obj_release_v2,group=1
-  "$m" "$d/group.bin" group dwt_update dwt_group_a=dwt_group_a_v2,group=1 \
+  m "$d/group.bin" group dwt_update dwt_group_a=dwt_group_a_v2,group=1 \
     dwt_group_b=dwt_group_b_v2,group=1
-  "$m" "$d/groupbad.bin" groupbad dwt_update dwt_group_a=dwt_group_a_v2,group=1 \
+  m "$d/groupbad.bin" groupbad dwt_update dwt_group_a=dwt_group_a_v2,group=1 \
     dwt_group_b=dwt_group_b_missing,group=1
-  "$m" "$d/groupbench.bin" groupbench dwt_update dwt_value=dwt_value_v2,group=2 \
+  m "$d/groupbench.bin" groupbench dwt_update dwt_value=dwt_value_v2,group=2 \
     dwt_bench=dwt_bench_v2,group=2
-  "$m" "$d/cold.bin" cold dwt_cold dwt_value=dwt_value_split
-  "$m" "$d/self.bin" self dwt_update dw_select=dwu_select_v2,method=jmp
-  "$m" "$d/bench.bin" bench dwt_update dwt_bench=dwt_bench_v2
-  "$m" "$d/benchraw.bin" benchraw dwt_update dwt_bench=dwt_bench_raw
+  m "$d/cold.bin" cold dwt_cold dwt_value=dwt_value_split
+  m "$d/self.bin" self dwt_update dw_select=dwu_select_v2,method=jmp
+  m "$d/bench.bin" bench dwt_update dwt_bench=dwt_bench_v2
+  m "$d/benchraw.bin" benchraw dwt_update dwt_bench=dwt_bench_raw
 }
 
 make_initramfs() {
@@ -96,6 +108,13 @@ make_initramfs() {
   cp "$HERE"/scenarios/*.sh "$root/scenarios/"
   chmod +x "$root/init"
   make_descs "$root"
+  # The CLI and the shared libraries it needs (the guest has no libc of its own).
+  strip -o "$root/bin/dynwalk" "$DWBIN"
+  local lib
+  for lib in $(ldd "$DWBIN" | awk '/=>/ {print $3} /^[[:space:]]*\/lib.*ld-linux/ {print $1}'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
   (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$WORK/initramfs.gz"
 }
 
@@ -129,6 +148,7 @@ main() {
   "$KMOD/build.sh"
   KVER=$(cat "$KMOD/build/KVER")
   install_guest_tools
+  build_cli
   fetch_vmlinuz
   mkdir -p "$WORK/logs"
   make_initramfs
