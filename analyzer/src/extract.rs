@@ -623,27 +623,10 @@ impl<'a> Extractor<'a> {
                     let Some(ty) = n.child_by_field_name("type") else { continue };
                     let mut c = n.walk();
                     let decls: Vec<Node> = n.children_by_field_name("declarator", &mut c).collect();
-                    let aliased_base = match ty.kind() {
-                        "struct_specifier" | "union_specifier" | "enum_specifier" => {
-                            let kw = &ty.kind()[..ty.kind().len() - "_specifier".len()];
-                            match ty.child_by_field_name("name") {
-                                Some(nm) => format!("{kw} {}", self.text(nm)),
-                                None => {
-                                    let first =
-                                        decls.first().map(|d| declarator_name(*d, self.buf).0).unwrap_or_default();
-                                    format!("{kw} {first}")
-                                }
-                            }
-                        }
-                        _ => norm(self.text(ty)),
-                    };
+                    let first = decls.first().map(|d| declarator_name(*d, self.buf).0).unwrap_or_default();
+                    let aliased_base = self.base_type_text(ty, &first);
                     for d in decls {
-                        let is_fn = function_declarator(d).is_some() || is_fn_pointer(d);
-                        let (name, marks) = declarator_name(d, self.buf);
-                        if name.is_empty() {
-                            continue;
-                        }
-                        let aliased = if is_fn { "fnptr".to_string() } else { format!("{aliased_base}{marks}") };
+                        let Some((name, aliased)) = declarator_type(d, self.buf, &aliased_base) else { continue };
                         out.push(TypeDef {
                             kind,
                             name: self.sym(&name),
@@ -703,6 +686,21 @@ impl<'a> Extractor<'a> {
         self.f.types = out;
     }
 
+    /// The type a declaration's type node names: `struct foo` for a tagged type (`anon`
+    /// stands for the tag of an anonymous one), else the type text, normalised.
+    fn base_type_text(&self, ty: Node, anon: &str) -> String {
+        match ty.kind() {
+            "struct_specifier" | "union_specifier" | "enum_specifier" => {
+                let kw = &ty.kind()[..ty.kind().len() - "_specifier".len()];
+                match ty.child_by_field_name("name") {
+                    Some(nm) => format!("{kw} {}", self.text(nm)),
+                    None => format!("{kw} {anon}"),
+                }
+            }
+            _ => norm(self.text(ty)),
+        }
+    }
+
     fn aggregate_name(&mut self, n: Node) -> String {
         if let Some(nm) = n.child_by_field_name("name") {
             return self.text(nm).to_string();
@@ -745,23 +743,9 @@ impl<'a> Extractor<'a> {
                 }
                 continue;
             }
-            let base = match ty.kind() {
-                "struct_specifier" | "union_specifier" | "enum_specifier" => {
-                    let kw = &ty.kind()[..ty.kind().len() - "_specifier".len()];
-                    match ty.child_by_field_name("name") {
-                        Some(nm) => format!("{kw} {}", self.text(nm)),
-                        None => format!("{kw} <anon>"),
-                    }
-                }
-                _ => norm(self.text(ty)),
-            };
+            let base = self.base_type_text(ty, "<anon>");
             for d in decls {
-                let is_fn = function_declarator(d).is_some() || is_fn_pointer(d);
-                let (name, marks) = declarator_name(d, self.buf);
-                if name.is_empty() {
-                    continue;
-                }
-                let t = if is_fn { "fnptr".to_string() } else { format!("{base}{marks}") };
+                let Some((name, t)) = declarator_type(d, self.buf, &base) else { continue };
                 let f = Field { name: self.sym(&name), ty: self.sym(&t), pos: self.pos(d.start_byte()), depth };
                 out.push(f);
             }
@@ -1167,6 +1151,17 @@ fn declarator_name(d: Node, buf: &[u8]) -> (String, String) {
         }
     }
     (String::new(), format!("{ptr}{arr}"))
+}
+
+/// The name a declarator declares and its full type over `base` (`fnptr` for functions
+/// and function pointers); None for an unnamed declarator.
+fn declarator_type(d: Node, buf: &[u8], base: &str) -> Option<(String, String)> {
+    let is_fn = function_declarator(d).is_some() || is_fn_pointer(d);
+    let (name, marks) = declarator_name(d, buf);
+    if name.is_empty() {
+        return None;
+    }
+    Some((name, if is_fn { "fnptr".to_string() } else { format!("{base}{marks}") }))
 }
 
 /// `int (*read)(...)`: a pointer to a function.

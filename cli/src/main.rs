@@ -42,7 +42,14 @@ struct TreeArgs {
     /// Kernel source tree (default: the current directory), or a git revision of `--repo`.
     #[arg(long, default_value = ".")]
     tree: PathBuf,
-    /// The git repository for a revision in `--tree` (default: the current one).
+    #[command(flatten)]
+    o: LoadArgs,
+}
+
+/// How a tree is loaded, and how results are printed: shared by every tree command.
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The git repository for a revision (default: the current one).
     #[arg(long)]
     repo: Option<PathBuf>,
     /// Kernel .config: selects #if branches (without it, both branches are kept).
@@ -64,17 +71,8 @@ enum Cmd {
     Index {
         /// Kernel source tree: a directory, or a git revision of `--repo`.
         tree: PathBuf,
-        /// The git repository for a revision (default: the current one).
-        #[arg(long)]
-        repo: Option<PathBuf>,
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        cache_dir: Option<PathBuf>,
-        #[arg(long)]
-        no_cache: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        #[command(flatten)]
+        o: LoadArgs,
     },
     /// Every call site that reaches a function (directly, through macros, through ops tables).
     Callers {
@@ -95,9 +93,6 @@ enum Cmd {
         /// branch, commit) of `--repo`, read from the repository's objects.
         #[arg(long = "from")]
         from: PathBuf,
-        /// The git repository for a revision in `--from` (default: the current one).
-        #[arg(long)]
-        repo: Option<PathBuf>,
         /// A unified diff or git format-patch mail(s); `-` reads stdin.
         #[arg(long)]
         patch: String,
@@ -107,14 +102,8 @@ enum Cmd {
         /// Allow hunks to move and to ignore up to 2 context lines, as patch(1) does.
         #[arg(long)]
         fuzz: bool,
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        cache_dir: Option<PathBuf>,
-        #[arg(long)]
-        no_cache: bool,
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        #[command(flatten)]
+        o: LoadArgs,
     },
     /// Write an update description for the kernel runtime to a file.
     Describe {
@@ -194,14 +183,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn opts(t: &TreeArgs) -> LoadOptions {
+fn opts(tree: &std::path::Path, o: &LoadArgs, progress: bool) -> LoadOptions {
     LoadOptions {
-        tree: t.tree.clone(),
-        config: t.config.clone(),
-        repo: t.repo.clone(),
-        cache_root: t.cache_dir.clone(),
-        use_cache: !t.no_cache,
-        progress: false,
+        tree: tree.to_path_buf(),
+        repo: o.repo.clone(),
+        config: o.config.clone(),
+        cache_root: o.cache_dir.clone(),
+        use_cache: !o.no_cache,
+        progress,
     }
 }
 
@@ -213,25 +202,18 @@ fn json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let sarif_elsewhere = match &cli.cmd {
-        Cmd::Index { format, .. } => *format == Format::Sarif,
-        Cmd::Callers { t, .. } | Cmd::Callees { t, .. } | Cmd::Accesses { t, .. } => t.format == Format::Sarif,
+        Cmd::Index { o, .. } => o.format == Format::Sarif,
+        Cmd::Callers { t, .. } | Cmd::Callees { t, .. } | Cmd::Accesses { t, .. } => t.o.format == Format::Sarif,
         _ => false,
     };
     if sarif_elsewhere {
         return Err(CliError::Input("--format sarif is only for `plan`".into()));
     }
     match cli.cmd {
-        Cmd::Index { tree, repo, config, cache_dir, no_cache, format } => {
+        Cmd::Index { tree, o } => {
             let t0 = Instant::now();
-            let o = LoadOptions {
-                tree,
-                repo,
-                config,
-                cache_root: cache_dir,
-                use_cache: !no_cache,
-                progress: format == Format::Text,
-            };
-            let l = load(&o, false)?;
+            let format = o.format;
+            let l = load(&opts(&tree, &o, format == Format::Text), false)?;
             let load_ms = t0.elapsed().as_millis();
             let t1 = Instant::now();
             let summary = match &l.summary {
@@ -283,9 +265,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Cmd::Plan { from, repo, patch, strip, fuzz, config, cache_dir, no_cache, format } => {
-            let load =
-                LoadOptions { tree: from, repo, config, cache_root: cache_dir, use_cache: !no_cache, progress: false };
+        Cmd::Plan { from, patch, strip, fuzz, o } => {
+            let format = o.format;
+            let load = opts(&from, &o, false);
             let p = plan_cmd::run(&plan_cmd::PlanArgs { load, patch, strip, fuzz })?;
             if format == Format::Sarif {
                 json(&sarif::render(&p))?;
@@ -347,7 +329,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             json(&dynwalk_analyzer::extract(&bytes, cfg.as_ref()))
         }
         Cmd::Callers { function, t } => {
-            let l = load(&opts(&t), true)?;
+            let l = load(&opts(&t.tree, &t.o, false), true)?;
             let sites = query::callers(&l.db, &function);
             if sites.is_empty() && query::callees(&l.db, &function).is_empty() {
                 return Err(CliError::NotFound(format!(
@@ -355,7 +337,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     l.tree.display()
                 )));
             }
-            if t.format == Format::Json {
+            if t.o.format == Format::Json {
                 return json(&sites);
             }
             let mut frames = render::Frames::new(&l.source);
@@ -373,12 +355,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Cmd::Callees { function, t } => {
-            let l = load(&opts(&t), true)?;
+            let l = load(&opts(&t.tree, &t.o, false), true)?;
             let defs = query::callees(&l.db, &function);
             if defs.is_empty() {
                 return Err(CliError::NotFound(format!("no definition of `{function}` in {}", l.tree.display())));
             }
-            if t.format == Format::Json {
+            if t.o.format == Format::Json {
                 return json(&defs);
             }
             let mut frames = render::Frames::new(&l.source);
@@ -399,7 +381,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Cmd::Accesses { target, t } => {
-            let l = load(&opts(&t), true)?;
+            let l = load(&opts(&t.tree, &t.o, false), true)?;
             let (agg, field) = match target.split_once('.') {
                 Some((a, f)) => (a.to_string(), Some(f.to_string())),
                 None => (target.clone(), None),
@@ -407,7 +389,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let key = query::aggregate_key(&l.db, &agg)
                 .ok_or_else(|| CliError::NotFound(format!("no struct or union `{agg}` in {}", l.tree.display())))?;
             let sites = query::accesses(&l.db, &key, field.as_deref());
-            if t.format == Format::Json {
+            if t.o.format == Format::Json {
                 return json(&sites);
             }
             let mut frames = render::Frames::new(&l.source);
