@@ -404,19 +404,7 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[(String, Arc<crate::FileFacts>)]) {
             let mut rewrite = Vec::new();
             for (path, facts) in new_files {
                 for a in facts.accesses.iter().filter(|a| facts.name(a.field) == f.field) {
-                    let function = a.caller.map(|c| facts.name(facts.functions[c as usize].name).to_string());
-                    rewrite.push(AccessSite {
-                        file: path.clone(),
-                        line: a.pos.line,
-                        col: a.pos.col,
-                        offset: a.pos.offset,
-                        function,
-                        aggregate: t.key.clone(),
-                        field: f.field.clone(),
-                        kind: a.kind.as_str(),
-                        operator: if a.arrow { "->" } else { "." },
-                        conditional: a.conditional,
-                    });
+                    rewrite.push(AccessSite::of(path, facts, a, &t.key));
                 }
             }
             shadow.push(ShadowField {

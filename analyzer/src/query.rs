@@ -54,6 +54,24 @@ pub struct AccessSite {
     pub conditional: bool,
 }
 
+impl AccessSite {
+    /// The site of access `a` of file `path` (with facts `f`) to `aggregate`.
+    pub fn of(path: &str, f: &FileFacts, a: &crate::facts::Access, aggregate: &str) -> AccessSite {
+        AccessSite {
+            file: path.to_string(),
+            line: a.pos.line,
+            col: a.pos.col,
+            offset: a.pos.offset,
+            function: a.caller.map(|c| f.name(f.functions[c as usize].name).to_string()),
+            aggregate: aggregate.to_string(),
+            field: f.name(a.field).to_string(),
+            kind: a.kind.as_str(),
+            operator: if a.arrow { "->" } else { "." },
+            conditional: a.conditional,
+        }
+    }
+}
+
 struct Ctx<'a> {
     path: &'a str,
     f: &'a FileFacts,
@@ -193,18 +211,7 @@ pub fn accesses(db: &AnalysisDb, aggregate: &str, field: Option<&str>) -> Vec<Ac
             if field.is_some_and(|x| x != fname) {
                 continue;
             }
-            out.push(AccessSite {
-                file: path.clone(),
-                line: a.pos.line,
-                col: a.pos.col,
-                offset: a.pos.offset,
-                function: a.caller.map(|c| f.name(f.functions[c as usize].name).to_string()),
-                aggregate: aggregate.to_string(),
-                field: fname.to_string(),
-                kind: a.kind.as_str(),
-                operator: if a.arrow { "->" } else { "." },
-                conditional: a.conditional,
-            });
+            out.push(AccessSite::of(path, f, a, aggregate));
         }
         out
     })
