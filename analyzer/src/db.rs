@@ -39,6 +39,10 @@ pub struct Workspace {
 pub struct Settings {
     #[returns(ref)]
     pub config: Option<Arc<Config>>,
+    /// Include paths named anywhere in the tree, for when only part of it is loaded (a
+    /// scoped plan): a loaded header is live if the tree includes it, loaded or not.
+    #[returns(ref)]
+    pub known_includes: Arc<Vec<String>>,
 }
 
 #[salsa::db]
@@ -86,7 +90,7 @@ impl AnalysisDb {
             workspace: None,
             log: Arc::new(Mutex::new(None)),
         };
-        db.settings = Some(Settings::new(&db, config.map(Arc::new)));
+        db.settings = Some(Settings::new(&db, config.map(Arc::new), Arc::new(Vec::new())));
         db.workspace = Some(Workspace::new(&db, Vec::new()));
         db
     }
@@ -100,6 +104,13 @@ impl AnalysisDb {
         use salsa::Setter;
         ws.set_files(self).to(handles.clone());
         handles
+    }
+
+    /// See [`Settings::known_includes`].
+    pub fn set_known_includes(&mut self, includes: Vec<String>) {
+        use salsa::Setter;
+        let s = self.settings();
+        s.set_known_includes(self).to(Arc::new(includes));
     }
 
     pub fn set_contents(&mut self, file: SourceFile, contents: Contents) {
@@ -170,7 +181,8 @@ pub fn file_items(db: &dyn Db, file: SourceFile) -> Arc<FileItems> {
 pub fn symbol_table(db: &dyn Db, ws: Workspace) -> Arc<SymbolTable> {
     db.log("symbol_table".to_string());
     let items: Vec<Arc<FileItems>> = ws.files(db).iter().map(|f| file_items(db, *f).clone()).collect();
-    Arc::new(SymbolTable::build(&items))
+    let known = db.settings().known_includes(db).clone();
+    Arc::new(SymbolTable::build_with(&items, &known))
 }
 
 #[salsa::tracked(returns(ref))]

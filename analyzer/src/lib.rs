@@ -18,4 +18,5 @@ pub mod patch;
 pub mod plan;
 pub mod query;
 pub mod resolve;
+pub mod scope;
 pub mod symbols;

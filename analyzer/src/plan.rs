@@ -18,7 +18,11 @@ use crate::query::{self, AccessSite};
 use crate::symbols::strip_type;
 
 /// Version of the plan's JSON form (docs/plan-format.md, docs/plan.schema.json).
-pub const PLAN_VERSION: u32 = 1;
+pub const PLAN_VERSION: u32 = 2;
+
+/// How many calls up from a replaced function the quiescence search looks for threads
+/// that never quiesce, by default (`--depth`).
+pub const DEFAULT_SEARCH_DEPTH: u32 = 4;
 
 /// The texts of files that mention a word: the analyzer asks, the caller does the IO
 /// (a lexical prefilter over the tree in the CLI, a map in tests).
@@ -100,6 +104,11 @@ pub struct Quiescence {
     pub off_stack: Vec<String>,
     pub never_quiescent: Vec<NeverQuiescent>,
     pub groups: Vec<Group>,
+    /// How many calls up from the replaced functions the search for never-quiescent
+    /// code went.
+    pub search_depth: u32,
+    /// Whether the search reached `search_depth`: callers beyond it were not examined.
+    pub search_cut: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -158,7 +167,7 @@ const BLOCKING: &[&str] = &[
     "freezable_schedule",
     "try_to_freeze",
 ];
-const THREAD_STARTERS: &[&str] = &[
+pub const THREAD_STARTERS: &[&str] = &[
     "kernel_thread",
     "kthread_run",
     "kthread_create",
@@ -172,6 +181,7 @@ struct Ctx<'a> {
     src: &'a dyn TextSource,
     plan: Plan,
     clone_set: BTreeMap<(String, String), usize>,
+    depth: u32,
 }
 
 impl Ctx<'_> {
@@ -256,18 +266,21 @@ impl Ctx<'_> {
 }
 
 /// Derives the plan. `db` holds the tree before the patch; `new_facts` are the patched
-/// files' facts after it (for accesses of new fields).
+/// files' facts after it (for accesses of new fields); `depth` bounds the quiescence
+/// search (see [`DEFAULT_SEARCH_DEPTH`]).
 pub fn derive_plan(
     db: &AnalysisDb,
     changes: ChangeSet,
     new_files: &[(String, Arc<crate::FileFacts>)],
     src: &dyn TextSource,
+    depth: u32,
 ) -> Plan {
     let mut cx = Ctx {
         db,
         src,
         plan: Plan { schema_version: PLAN_VERSION, changes, ..Default::default() },
         clone_set: BTreeMap::new(),
+        depth,
     };
     redirections_and_inline_clones(&mut cx);
     macro_and_constant_users(&mut cx);
@@ -481,15 +494,17 @@ fn quiescence(cx: &mut Ctx<'_>) {
     for name in &changed {
         for &n in g.by_name.get(name).map(|v| v.as_slice()).unwrap_or(&[]) {
             parent.insert(n, None);
-            queue.push_back(n);
+            queue.push_back((n, 0u32));
         }
     }
+    cx.plan.quiescence.search_depth = cx.depth;
     // Only calls that are certain (direct, or through macros) make a path: a thread that
     // may reach the function through a function pointer is not reported, and neither is
     // code of another architecture than the one the tree is built for (x86).
     let table = symbol_table(cx.db, cx.db.workspace()).clone();
-    while let Some(n) = queue.pop_front() {
+    while let Some((n, level)) = queue.pop_front() {
         if parent.len() > 50_000 {
+            cx.plan.quiescence.search_cut = true;
             break;
         }
         for e in g.graph.edges_directed(n, Direction::Incoming) {
@@ -497,10 +512,16 @@ fn quiescence(cx: &mut Ctx<'_>) {
             if *e.weight() == crate::resolve::How::Member || table.arch_rank(g.graph[c].file) > 3 {
                 continue;
             }
-            if let std::collections::btree_map::Entry::Vacant(v) = parent.entry(c) {
-                v.insert(Some(n));
-                queue.push_back(c);
+            if level >= cx.depth || parent.contains_key(&c) {
+                continue;
             }
+            // Reaching the bound counts as cut whether or not the function has callers:
+            // a scoped load does not read the callers beyond it (docs/architecture.md).
+            if level + 1 == cx.depth {
+                cx.plan.quiescence.search_cut = true;
+            }
+            parent.insert(c, Some(n));
+            queue.push_back((c, level + 1));
         }
     }
     // Kernel-thread bodies: first argument of the thread starters.
@@ -672,6 +693,26 @@ fn hazards(cx: &mut Ctx<'_>) {
                 "check that the change does not alter code that is already built",
             ),
             _ => {}
+        }
+    }
+    if cx.plan.quiescence.search_cut {
+        let first = cx
+            .plan
+            .redirections
+            .first()
+            .map(|r| r.place.clone())
+            .or_else(|| cx.plan.clones.first().map(|c| c.place.clone()));
+        if let Some(p) = first {
+            let depth = cx.depth;
+            hazard(
+                cx,
+                "DW1009",
+                Level::Note,
+                &p.file,
+                p.line,
+                format!("the search for code that never quiesces stopped {depth} calls up from the replaced functions; callers further up were not examined"),
+                "plan again with a larger --depth to look further, at the cost of reading more of the tree",
+            );
         }
     }
     let nq: BTreeSet<String> = cx.plan.quiescence.never_quiescent.iter().map(|n| n.place.function.clone()).collect();

@@ -198,8 +198,13 @@ impl Eq for SymbolTable {}
 
 impl SymbolTable {
     pub fn build(files: &[Arc<FileItems>]) -> SymbolTable {
+        Self::build_with(files, &[])
+    }
+
+    /// As [`SymbolTable::build`], with include paths named by files that are not loaded.
+    pub fn build_with(files: &[Arc<FileItems>], known_includes: &[String]) -> SymbolTable {
         let mut t = SymbolTable::default();
-        t.live = live_files(files);
+        t.live = live_files(files, known_includes);
         for (i, f) in files.iter().enumerate() {
             let file = i as u32;
             t.paths.push(f.path.clone());
@@ -511,8 +516,8 @@ impl SymbolTable {
 /// that an `#include` names (matched by path suffix, as include paths are searched; an
 /// `asm-generic/x.h` is live when `asm/x.h` is included, through the generated wrappers
 /// kbuild writes outside the source tree).
-fn live_files(files: &[Arc<FileItems>]) -> Vec<bool> {
-    let mut included: FxHashSet<&str> = FxHashSet::default();
+fn live_files(files: &[Arc<FileItems>], known: &[String]) -> Vec<bool> {
+    let mut included: FxHashSet<&str> = known.iter().map(|i| i.trim_start_matches("./")).collect();
     for f in files {
         for i in &f.includes {
             included.insert(i.trim_start_matches("./"));

@@ -43,7 +43,7 @@ fn plan_of(db: &AnalysisDb, texts: &Texts, patch_name: &str) -> Plan {
         classify_file(&path, Some((old.as_bytes(), &old_facts)), Some((new.as_bytes(), &nf)), &mut changes);
         new_facts.push((path, nf));
     }
-    derive_plan(db, changes, &new_facts, texts)
+    derive_plan(db, changes, &new_facts, texts, dynwalk_analyzer::plan::DEFAULT_SEARCH_DEPTH)
 }
 
 #[test]

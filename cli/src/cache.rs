@@ -15,6 +15,8 @@ use dynwalk_analyzer::facts::{Counts, FileFacts, FACTS_VERSION};
 use serde::{Deserialize, Serialize};
 
 pub const CACHE_MAGIC: &[u8; 8] = b"DWCACHE\0";
+/// `text.bin`: magic (with its version), then the postcard-encoded per-file entries.
+pub const TEXT_MAGIC: &[u8; 8] = b"DWTEXT1\0";
 /// Version of the manifest layout (the facts have their own, `FACTS_VERSION`).
 pub const MANIFEST_VERSION: u32 = 1;
 
@@ -101,6 +103,25 @@ impl Cache {
         let tmp = self.dir.join(format!("summary.{}.tmp", std::process::id()));
         fs::write(&tmp, bytes).map_err(io(&tmp))?;
         let dst = self.dir.join("summary.bin");
+        fs::rename(&tmp, &dst).map_err(io(&dst))
+    }
+
+    /// The text index (per-file identifier filters, see `scope::TextEntry`), if there is a
+    /// readable one of this version; anything else reads as none.
+    pub fn load_text<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        let bytes = fs::read(self.dir.join("text.bin")).ok()?;
+        let body = bytes.strip_prefix(TEXT_MAGIC.as_slice())?;
+        postcard::from_bytes(body).ok()
+    }
+
+    /// Replaces the text index (written to a temporary, then renamed).
+    pub fn store_text<T: Serialize>(&self, index: &T) -> Result<(), CacheError> {
+        fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let mut bytes = TEXT_MAGIC.to_vec();
+        bytes.extend(postcard::to_allocvec(index).map_err(|e| CacheError::Encode(e.to_string()))?);
+        let tmp = self.dir.join(format!("text.{}.tmp", std::process::id()));
+        fs::write(&tmp, bytes).map_err(io(&tmp))?;
+        let dst = self.dir.join("text.bin");
         fs::rename(&tmp, &dst).map_err(io(&dst))
     }
 

@@ -8,6 +8,7 @@ mod plan_cmd;
 mod render;
 mod runtime;
 mod sarif;
+mod scope;
 mod source;
 
 use std::path::PathBuf;
@@ -102,6 +103,17 @@ enum Cmd {
         /// Allow hunks to move and to ignore up to 2 context lines, as patch(1) does.
         #[arg(long)]
         fuzz: bool,
+        /// Load (and index) the whole tree, rather than only the files that mention what
+        /// the plan needs (see docs/architecture.md, "Scoped plans").
+        #[arg(long)]
+        whole_tree: bool,
+        /// Print how much of the tree was read, and timings, to stderr.
+        #[arg(long)]
+        stats: bool,
+        /// How many calls up from the replaced functions to look for code that never
+        /// quiesces.
+        #[arg(long, default_value_t = dynwalk_analyzer::plan::DEFAULT_SEARCH_DEPTH)]
+        depth: u32,
         #[command(flatten)]
         o: LoadArgs,
     },
@@ -265,10 +277,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Cmd::Plan { from, patch, strip, fuzz, o } => {
+        Cmd::Plan { from, patch, strip, fuzz, whole_tree, stats, depth, o } => {
             let format = o.format;
             let load = opts(&from, &o, false);
-            let p = plan_cmd::run(&plan_cmd::PlanArgs { load, patch, strip, fuzz })?;
+            let p = plan_cmd::run(&plan_cmd::PlanArgs { load, patch, strip, fuzz, whole_tree, depth })?;
+            if stats {
+                let s = serde_json::to_string(&p.scope).map_err(|e| CliError::Input(e.to_string()))?;
+                eprintln!("stats: {s}");
+            }
             if format == Format::Sarif {
                 json(&sarif::render(&p))?;
             } else if format == Format::Json {

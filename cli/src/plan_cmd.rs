@@ -1,19 +1,19 @@
 //! `dynwalk plan`: read the patch, apply it in memory, classify the changes, derive and
 //! render the plan. Nothing is written anywhere but stdout.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use dynwalk_analyzer::changes::{classify_file, file_kind, ChangeSet};
-use dynwalk_analyzer::db::file_facts;
 use dynwalk_analyzer::patch::{self, FileChange, Fuzz};
-use dynwalk_analyzer::plan::{derive_plan, Plan, TextSource};
-use rayon::prelude::*;
+use dynwalk_analyzer::plan::{derive_plan, Plan, THREAD_STARTERS};
+use dynwalk_analyzer::scope::{chain_seeds, seed_words};
 
+use crate::cache::Cache;
 use crate::error::CliError;
 use crate::load::{load, LoadOptions};
+use crate::scope::{load_scoped, ScopeStats, TreeText};
 use crate::source::TreeSource;
 
 pub struct PlanArgs {
@@ -21,39 +21,21 @@ pub struct PlanArgs {
     pub patch: String,
     pub strip: usize,
     pub fuzz: bool,
+    /// Load the whole tree (and index it) instead of the part the plan needs.
+    pub whole_tree: bool,
+    /// How many calls up the quiescence search goes.
+    pub depth: u32,
 }
 
-/// The lexical prefilter: which files of the tree mention a word (memmem over the bytes,
-/// in parallel), memoized per word.
-struct TreeText {
-    source: Arc<TreeSource>,
-    files: Vec<String>,
-    memo: Mutex<HashMap<String, Vec<(String, Arc<[u8]>)>>>,
-}
-
-impl TextSource for TreeText {
-    fn read(&self, path: &str) -> Option<Arc<[u8]>> {
-        self.source.read(path).ok().map(Arc::from)
-    }
-
-    fn files_mentioning(&self, word: &str) -> Vec<(String, Arc<[u8]>)> {
-        if let Some(v) = self.memo.lock().ok().and_then(|m| m.get(word).cloned()) {
-            return v;
-        }
-        let finder = memchr::memmem::Finder::new(word.as_bytes());
-        let v: Vec<(String, Arc<[u8]>)> = self
-            .files
-            .par_iter()
-            .filter_map(|rel| {
-                let bytes = self.source.read(rel).ok()?;
-                finder.find(&bytes).map(|_| (rel.clone(), Arc::from(bytes)))
-            })
-            .collect();
-        if let Ok(mut m) = self.memo.lock() {
-            m.insert(word.to_string(), v.clone());
-        }
-        v
-    }
+/// How much of the tree the plan read, and why.
+#[derive(Debug, serde::Serialize)]
+pub struct Scope {
+    /// `scoped` or `whole-tree`.
+    pub mode: &'static str,
+    /// Why the whole tree was loaded, when it was.
+    pub reason: Option<String>,
+    pub stats: ScopeStats,
+    pub total_ms: u128,
 }
 
 pub struct Planned {
@@ -62,6 +44,7 @@ pub struct Planned {
     pub notes: Vec<patch::ApplyNote>,
     pub subjects: Vec<String>,
     pub cves: Vec<String>,
+    pub scope: Scope,
 }
 
 fn read_patch(p: &str) -> Result<String, CliError> {
@@ -75,27 +58,29 @@ fn read_patch(p: &str) -> Result<String, CliError> {
 }
 
 pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
+    let t0 = std::time::Instant::now();
     let text = read_patch(&a.patch)?;
     let parsed = patch::parse(&text, a.strip).map_err(|e| CliError::BadPatch(format!("{}: {e}", a.patch)))?;
-    let l = load(&a.load, true)?;
+    let source = Arc::new(TreeSource::open(&a.load.tree, a.load.repo.as_deref())?);
     let config = a.load.config.as_deref().map(crate::load::read_config).transpose()?;
     let fuzz = a.fuzz.then_some(Fuzz { max_offset: 1000, max_fuzz: 2 });
     let mut changes = ChangeSet::default();
     let mut notes = Vec::new();
     let mut new_facts = Vec::new();
+    let mut patched = Vec::new();
     for fp in &parsed.files {
         let path = fp.path().to_string();
         check_path(&path)?;
         // `diff -N` writes new files against an empty old file rather than /dev/null.
         let creates = fp.change == FileChange::Add || fp.hunks.iter().all(|h| h.old_start == 0 && h.old_len == 0);
         let old_path = fp.old_path.clone().unwrap_or_else(|| path.clone());
-        let old_text = match (l.source.exists(&old_path), fp.change) {
+        let old_text = match (source.exists(&old_path), fp.change) {
             (true, FileChange::Add) => {
                 return Err(CliError::NoApply(format!(
                     "{path}: the patch creates this file but the tree already has it"
                 )))
             }
-            (true, _) => String::from_utf8_lossy(&l.source.read(&old_path)?).into_owned(),
+            (true, _) => String::from_utf8_lossy(&source.read(&old_path)?).into_owned(),
             (false, _) if creates => String::new(),
             (false, _) => {
                 return Err(CliError::NoApply(format!("{old_path}: the patch changes this file but the tree has none")))
@@ -112,25 +97,72 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             changes.other_files.push((path.clone(), kind));
             continue;
         }
-        let old = (!creates)
-            .then(|| l.db.files().iter().find(|f| *f.path(&l.db) == old_path).map(|f| file_facts(&l.db, *f).clone()));
-        let old = old.flatten().map(|f| (old_text.as_bytes().to_vec(), f));
+        let old = (!creates).then(|| Arc::new(dynwalk_analyzer::extract(old_text.as_bytes(), config.as_ref())));
         let new = (fp.change != FileChange::Delete)
             .then(|| Arc::new(dynwalk_analyzer::extract(new_text.as_bytes(), config.as_ref())));
         classify_file(
             &path,
-            old.as_ref().map(|(t, f)| (t.as_slice(), f.as_ref())),
+            old.as_ref().map(|f| (old_text.as_bytes(), f.as_ref())),
             new.as_ref().map(|f| (new_text.as_bytes(), f.as_ref())),
             &mut changes,
         );
+        if !creates {
+            patched.push(old_path);
+        }
         if let Some(f) = new {
             new_facts.push((path, f));
         }
     }
-    let files: Vec<String> = l.db.files().iter().map(|f| f.path(&l.db).clone()).collect();
-    let src = TreeText { source: l.source.clone(), files, memo: Mutex::new(HashMap::new()) };
-    let plan = derive_plan(&l.db, changes, &new_facts, &src);
-    Ok(Planned { plan, source: l.source, notes, subjects: parsed.subjects, cves: parsed.cves })
+    let chains = chain_seeds(&changes);
+    let seeds =
+        if a.whole_tree { Err("--whole-tree".to_string()) } else { seed_words(&changes).map_err(|e| e.to_string()) };
+    let (db, text, scope) = match seeds {
+        Ok(seeds) => {
+            let files = source.c_files()?;
+            let text = TreeText::new(source.clone(), files);
+            let fp = config.as_ref().map(|c| c.fingerprint()).unwrap_or(0);
+            let cache = a.load.use_cache.then(|| {
+                Cache::for_tree(
+                    &a.load.cache_root.clone().unwrap_or_else(crate::load::default_cache_root),
+                    &source.cache_key(),
+                    fp,
+                )
+            });
+            if let Some(c) = &cache {
+                let (_, fresh) = text.prepare(c.load_text().unwrap_or_default());
+                if let Some(entries) = fresh {
+                    if let Err(e) = c.store_text(&entries) {
+                        eprintln!("warning: cache: {e}");
+                    }
+                }
+            } else {
+                text.prepare(Vec::new());
+            }
+            let cache = cache.and_then(|c| c.load_manifest().map(|m| (c, m)));
+            let (db, stats) =
+                load_scoped(&text, config.as_ref(), cache, seeds, &patched, THREAD_STARTERS, a.depth, chains)?;
+            (db, text, Scope { mode: "scoped", reason: None, stats, total_ms: 0 })
+        }
+        Err(reason) => {
+            let l = load(&a.load, true)?;
+            let files = source.c_files()?;
+            let stats = ScopeStats {
+                tree_files: files.len(),
+                loaded_files: l.db.files().len(),
+                from_cache: l.reused,
+                parsed: l.parsed,
+                ..Default::default()
+            };
+            (
+                l.db,
+                TreeText::new(source.clone(), files),
+                Scope { mode: "whole-tree", reason: Some(reason), stats, total_ms: 0 },
+            )
+        }
+    };
+    let plan = derive_plan(&db, changes, &new_facts, &text, a.depth);
+    let scope = Scope { total_ms: t0.elapsed().as_millis(), ..scope };
+    Ok(Planned { plan, source, notes, subjects: parsed.subjects, cves: parsed.cves, scope })
 }
 
 /// A patch path must stay inside the tree.

@@ -52,11 +52,45 @@ fn every_fixture_patch_matches_its_plan_snapshot() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A scoped plan (the default: only the files that mention what the plan needs) equals
+/// the plan over the whole tree, for every fixture patch; and the scoped load really
+/// reads less than the tree when the change allows it.
+#[test]
+fn scoped_plans_equal_whole_tree_plans() {
+    let dir = root().join("corpora/patches/mini");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".diff") && !n.starts_with("does-not-apply") && !n.starts_with("malformed"))
+        .collect();
+    names.sort();
+    let mut scoped_smaller = 0;
+    for n in &names {
+        let p = format!("corpora/patches/mini/{n}");
+        let scoped = plan(&p, &["--format", "json", "--stats"]);
+        let whole = plan(&p, &["--format", "json", "--whole-tree"]);
+        assert_eq!(
+            String::from_utf8_lossy(&scoped.stdout),
+            String::from_utf8_lossy(&whole.stdout),
+            "{n}: the scoped plan differs from the whole-tree plan"
+        );
+        assert_eq!(scoped.status.code(), whole.status.code(), "{n}");
+        let err = String::from_utf8_lossy(&scoped.stderr);
+        let stats = err.lines().find_map(|l| l.strip_prefix("stats: ")).unwrap_or_else(|| panic!("{n}: {err}"));
+        let s: serde_json::Value = serde_json::from_str(stats).unwrap();
+        if s["mode"] == "scoped" && s["stats"]["loaded_files"].as_u64() < s["stats"]["tree_files"].as_u64() {
+            scoped_smaller += 1;
+        }
+    }
+    assert!(scoped_smaller >= 6, "only {scoped_smaller} of {} plans loaded part of the tree", names.len());
+}
+
 #[test]
 fn json_plans_are_versioned_and_complete() {
     let o = plan("corpora/patches/mini/task-new-field.diff", &["--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let p = &v["plan"];
     assert_eq!(p["redirections"][0]["place"]["function"], "do_fork");
     let shadow = &p["types"][0]["shadow"][0];
