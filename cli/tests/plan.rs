@@ -193,3 +193,44 @@ fn sarif_output_validates_against_the_official_schema() {
         .unwrap();
     assert!(!check.status.success());
 }
+
+fn validate(doc: &Path, schema: &Path) -> Output {
+    Command::new("python3")
+        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+        .arg(doc)
+        .arg(schema)
+        .output()
+        .unwrap()
+}
+
+/// Every fixture plan's JSON validates against the published schema (docs/plan.schema.json),
+/// and a plan with an unknown field or a wrong version does not.
+#[test]
+fn json_plans_validate_against_the_plan_schema() {
+    let schema = root().join("docs/plan.schema.json");
+    let dir = root().join("corpora/patches/mini");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".diff") && !n.starts_with("does-not-apply") && !n.starts_with("malformed"))
+        .collect();
+    names.sort();
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let mut last = serde_json::Value::Null;
+    for n in &names {
+        let o = plan(&format!("corpora/patches/mini/{n}"), &["--format", "json"]);
+        std::fs::write(f.path(), &o.stdout).unwrap();
+        let check = validate(f.path(), &schema);
+        assert!(check.status.success(), "{n}: {}", String::from_utf8_lossy(&check.stderr));
+        last = serde_json::from_slice(&o.stdout).unwrap();
+    }
+    let mut bad = last.clone();
+    bad["plan"]["quiescence"]["surprise"] = serde_json::json!(1);
+    std::fs::write(f.path(), serde_json::to_vec(&bad).unwrap()).unwrap();
+    assert!(!validate(f.path(), &schema).status.success(), "an unknown field must not validate");
+    let mut bad = last;
+    bad["schema_version"] = serde_json::json!(1);
+    std::fs::write(f.path(), serde_json::to_vec(&bad).unwrap()).unwrap();
+    assert!(!validate(f.path(), &schema).status.success(), "another version must not validate");
+}
