@@ -5,7 +5,8 @@
 # 165 real patches for the pristine 6.1.176 tree (debian/patches/series). This walks the
 # series in order on a work copy of the pristine tree: for each patch, `dynwalk plan`
 # against the tree as it is just before that patch (Debian's .config), then `patch -p1`
-# to move the tree on. It fails if any plan panics or ends with an exit code other than
+# to move the tree on. Hunks may move and fuzz as patch(1) and quilt allow (--fuzz; the
+# offsets are in the JSON). It fails if any plan panics or ends with an exit code other than
 # 0 (plan without error hazards) or 1 (plan with error hazards); a patch that patch(1)
 # applies but dynwalk refuses (6, 7) is a failure too.
 #
@@ -51,7 +52,7 @@ while read -r p; do
   json="$WORK/plan.json" err="$WORK/plan.err"
   t0=$(date +%s.%N)
   set +e
-  "$BIN" plan --from "$WORK/tree" --patch "$PATCHES/$p" --config "$CONFIG" --format json --stats \
+  "$BIN" plan --fuzz --from "$WORK/tree" --patch "$PATCHES/$p" --config "$CONFIG" --format json --stats \
     --cache-dir "$WORK/cache" > "$json" 2> "$err"
   code=$?
   set -e

@@ -301,9 +301,16 @@ pub fn derive_plan(
 fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
     let changes = cx.plan.changes.functions.clone();
     for c in changes.iter().filter(|c| matches!(c.kind, FnChangeKind::Body | FnChangeKind::Signature)) {
-        let place = Place { function: c.name.clone(), file: c.file.clone(), line: c.line, col: c.col };
         let inlined = c.is_inline() || (c.attr_bits.has(FnAttrs::STATIC) && c.file.ends_with(".h"));
         let nodes = cx.nodes_named(&c.name, Some(&c.file));
+        // The function being redirected is the one in the tree (the running kernel): its
+        // place is the old version's, not the patched text's.
+        let place = nodes.iter().map(|&n| cx.place_of(n)).find(|p| p.file == c.file).unwrap_or_else(|| Place {
+            function: c.name.clone(),
+            file: c.file.clone(),
+            line: c.line,
+            col: c.col,
+        });
         if inlined {
             cx.clone_callers(&nodes, format!("{} changed (inline: copied into its callers)", c.name));
         } else {

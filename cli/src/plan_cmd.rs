@@ -118,6 +118,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
         if a.whole_tree { Err("--whole-tree".to_string()) } else { seed_words(&changes).map_err(|e| e.to_string()) };
     let (db, text, scope) = match seeds {
         Ok(seeds) => {
+            let tp = std::time::Instant::now();
             let files = source.c_files()?;
             let text = TreeText::new(source.clone(), files);
             let fp = config.as_ref().map(|c| c.fingerprint()).unwrap_or(0);
@@ -139,8 +140,10 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
                 text.prepare(Vec::new());
             }
             let cache = cache.and_then(|c| c.load_manifest().map(|m| (c, m)));
+            let prepare_ms = tp.elapsed().as_millis();
             let (db, stats) =
                 load_scoped(&text, config.as_ref(), cache, seeds, &patched, THREAD_STARTERS, a.depth, chains)?;
+            let stats = ScopeStats { prepare_ms, ..stats };
             (db, text, Scope { mode: "scoped", reason: None, stats, total_ms: 0 })
         }
         Err(reason) => {
@@ -160,8 +163,10 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             )
         }
     };
+    let tq = std::time::Instant::now();
     let plan = derive_plan(&db, changes, &new_facts, &text, a.depth);
-    let scope = Scope { total_ms: t0.elapsed().as_millis(), ..scope };
+    let mut scope = Scope { total_ms: t0.elapsed().as_millis(), ..scope };
+    scope.stats.plan_ms = tq.elapsed().as_millis();
     Ok(Planned { plan, source, notes, subjects: parsed.subjects, cves: parsed.cves, scope })
 }
 
