@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub const CACHE_MAGIC: &[u8; 8] = b"DWCACHE\0";
 /// `text.bin`: magic (with its version), then the postcard-encoded per-file entries.
-pub const TEXT_MAGIC: &[u8; 8] = b"DWTEXT1\0";
+pub const TEXT_MAGIC: &[u8; 8] = b"DWTEXT2\0";
 /// Version of the manifest layout (the facts have their own, `FACTS_VERSION`).
 pub const MANIFEST_VERSION: u32 = 1;
 

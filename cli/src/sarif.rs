@@ -57,6 +57,12 @@ const RULES: &[(&str, &str, &str, &str)] = &[
         "Callers that are not updated keep calling the old version.",
     ),
     (
+        "DW1009",
+        "quiescence-search-bounded",
+        "The search for code that never quiesces reached its depth bound",
+        "Plan again with a larger --depth to look further up the callers.",
+    ),
+    (
         "DW2001",
         "redirect",
         "The function's entry is redirected to a new version",
