@@ -13,7 +13,7 @@ use dynwalk_analyzer::scope::{chain_seeds, seed_words};
 use crate::cache::Cache;
 use crate::error::CliError;
 use crate::load::{load, LoadOptions};
-use crate::scope::{load_scoped, ScopeStats, TreeText};
+use crate::scope::{load_scoped, ScopeStats, Start, TreeText};
 use crate::source::TreeSource;
 
 pub struct PlanArgs {
@@ -141,8 +141,8 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             }
             let cache = cache.and_then(|c| c.load_manifest().map(|m| (c, m)));
             let prepare_ms = tp.elapsed().as_millis();
-            let (db, stats) =
-                load_scoped(&text, config.as_ref(), cache, seeds, &patched, THREAD_STARTERS, a.depth, chains)?;
+            let start = Start { seeds, chains, must: &patched, prefetch: THREAD_STARTERS, depth: a.depth };
+            let (db, stats) = load_scoped(&text, config.as_ref(), cache, start)?;
             let stats = ScopeStats { prepare_ms, ..stats };
             (db, text, Scope { mode: "scoped", reason: None, stats, total_ms: 0 })
         }

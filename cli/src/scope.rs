@@ -29,7 +29,7 @@ fn is_ident(b: u8) -> bool {
 pub struct TreeText {
     pub source: Arc<TreeSource>,
     pub files: Vec<FileMeta>,
-    memo: Mutex<HashMap<String, Vec<(String, Arc<[u8]>)>>>,
+    memo: Mutex<HashMap<String, Vec<FileText>>>,
     index: std::sync::OnceLock<Vec<TextEntry>>,
 }
 
@@ -112,6 +112,9 @@ impl TextEntry {
         !self.bits.is_empty() && self.probes(h).iter().all(|&p| self.bits[p / 64] & (1 << (p % 64)) != 0)
     }
 }
+
+/// A file's path and bytes.
+type FileText = (String, Arc<[u8]>);
 
 /// One file's hits in a scan.
 struct Hit {
@@ -197,7 +200,7 @@ impl TreeText {
 
     /// Memoizes the answers for `words[from..]` (`hits` of a scan of every file for `words`).
     fn remember(&self, words: &[String], from: usize, hits: &[Hit]) {
-        let mut per: Vec<Vec<(String, Arc<[u8]>)>> = vec![Vec::new(); words.len()];
+        let mut per: Vec<Vec<FileText>> = vec![Vec::new(); words.len()];
         for h in hits {
             for &w in h.words.iter().filter(|&&w| w >= from) {
                 per[w].push((self.files[h.file].rel.clone(), h.bytes.clone()));
@@ -296,21 +299,30 @@ impl CachedFacts {
     }
 }
 
-/// Loads the part of the tree a plan starting from `seeds` needs, callers up to `depth`
-/// calls away (inlined callers and macros at any depth: clones climb through them).
-/// `text` must list every file of the tree; `must` are loaded whatever they mention (the
-/// patched files); `prefetch` are words whose files the plan will ask for later, searched
-/// in the first pass.
+/// Where a scoped load starts.
+pub struct Start<'a> {
+    /// The names the plan starts from (`dynwalk_analyzer::scope::seed_words`).
+    pub seeds: BTreeSet<String>,
+    /// Names whose clone chains are followed at any depth (`scope::chain_seeds`).
+    pub chains: BTreeSet<String>,
+    /// Files loaded whatever they mention (the patched files).
+    pub must: &'a [String],
+    /// Words whose files the plan will ask for later: searched in the first round.
+    pub prefetch: &'a [&'a str],
+    /// How many calls from the seeds callers are searched.
+    pub depth: u32,
+}
+
+/// Loads the part of the tree a plan starting from `start` needs: callers up to
+/// `start.depth` calls away, and inlined callers and macros of clone chains at any depth.
+/// `text` must list every file of the tree.
 pub fn load_scoped(
     text: &TreeText,
     config: Option<&Config>,
     cache: Option<(Cache, Manifest)>,
-    seeds: BTreeSet<String>,
-    must: &[String],
-    prefetch: &[&str],
-    depth: u32,
-    chain_seeds: BTreeSet<String>,
+    start: Start<'_>,
 ) -> Result<(AnalysisDb, ScopeStats), CliError> {
+    let Start { seeds, chains: chain_seeds, must, prefetch, depth } = start;
     let mut stats = ScopeStats { tree_files: text.files.len(), ..Default::default() };
     let cached = CachedFacts::open(cache);
     let index: HashMap<&str, usize> = text.files.iter().enumerate().map(|(i, f)| (f.rel.as_str(), i)).collect();
