@@ -13,7 +13,7 @@ use dynwalk_analyzer::scope::{chain_seeds, seed_words};
 use crate::cache::Cache;
 use crate::error::CliError;
 use crate::load::{load, LoadOptions};
-use crate::scope::{load_scoped, ScopeStats, Start, TreeText};
+use crate::scope::{load_scoped, ScopeStats, Scoped, Start, TreeText};
 use crate::source::TreeSource;
 
 pub struct PlanArgs {
@@ -116,7 +116,10 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let chains = chain_seeds(&changes);
     let seeds =
         if a.whole_tree { Err("--whole-tree".to_string()) } else { seed_words(&changes).map_err(|e| e.to_string()) };
-    let (db, text, scope) = match seeds {
+    let mut scoped = None;
+    let mut reason = None;
+    let mut prepared = None;
+    match seeds {
         Ok(seeds) => {
             let tp = std::time::Instant::now();
             let files = source.c_files()?;
@@ -141,26 +144,40 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             }
             let cache = cache.and_then(|c| c.load_manifest().map(|m| (c, m)));
             let prepare_ms = tp.elapsed().as_millis();
-            let start = Start { seeds, chains, must: &patched, prefetch: THREAD_STARTERS, depth: a.depth };
-            let (db, stats) = load_scoped(&text, config.as_ref(), cache, start)?;
-            let stats = ScopeStats { prepare_ms, ..stats };
-            (db, text, Scope { mode: "scoped", reason: None, stats, total_ms: 0 })
+            let budget = text.files.len() / 4;
+            let start = Start { seeds, chains, must: &patched, prefetch: THREAD_STARTERS, depth: a.depth, budget };
+            match load_scoped(&text, config.as_ref(), cache, start)? {
+                Scoped::Loaded(db, stats) => {
+                    let stats = ScopeStats { prepare_ms, ..stats };
+                    scoped = Some((db, text, Scope { mode: "scoped", reason: None, stats, total_ms: 0 }));
+                }
+                Scoped::TooLarge(n) => {
+                    reason = Some(format!(
+                        "the plan reaches {n} files, more than a quarter of the tree: loading all of it costs less"
+                    ));
+                    prepared = Some(text);
+                }
+            }
         }
-        Err(reason) => {
+        Err(r) => reason = Some(r),
+    }
+    let (db, text, scope) = match scoped {
+        Some(s) => s,
+        None => {
             let l = load(&a.load, true)?;
-            let files = source.c_files()?;
+            // The text index of a scoped attempt still serves the plan's text searches.
+            let text = match prepared {
+                Some(t) => t,
+                None => TreeText::new(source.clone(), source.c_files()?),
+            };
             let stats = ScopeStats {
-                tree_files: files.len(),
+                tree_files: text.files.len(),
                 loaded_files: l.db.files().len(),
                 from_cache: l.reused,
                 parsed: l.parsed,
                 ..Default::default()
             };
-            (
-                l.db,
-                TreeText::new(source.clone(), files),
-                Scope { mode: "whole-tree", reason: Some(reason), stats, total_ms: 0 },
-            )
+            (l.db, text, Scope { mode: "whole-tree", reason, stats, total_ms: 0 })
         }
     };
     let tq = std::time::Instant::now();

@@ -311,6 +311,16 @@ pub struct Start<'a> {
     pub prefetch: &'a [&'a str],
     /// How many calls from the seeds callers are searched.
     pub depth: u32,
+    /// The most files worth loading this way: past it, loading the whole tree at once
+    /// costs less than more rounds (each round rebuilds the graph of what is loaded).
+    pub budget: usize,
+}
+
+/// What a scoped load gives.
+pub enum Scoped {
+    Loaded(AnalysisDb, ScopeStats),
+    /// The plan needs more than the budget: this many files at the round that stopped.
+    TooLarge(usize),
 }
 
 /// Loads the part of the tree a plan starting from `start` needs: callers up to
@@ -321,8 +331,8 @@ pub fn load_scoped(
     config: Option<&Config>,
     cache: Option<(Cache, Manifest)>,
     start: Start<'_>,
-) -> Result<(AnalysisDb, ScopeStats), CliError> {
-    let Start { seeds, chains: chain_seeds, must, prefetch, depth } = start;
+) -> Result<Scoped, CliError> {
+    let Start { seeds, chains: chain_seeds, must, prefetch, depth, budget } = start;
     let mut stats = ScopeStats { tree_files: text.files.len(), ..Default::default() };
     let cached = CachedFacts::open(cache);
     let index: HashMap<&str, usize> = text.files.iter().enumerate().map(|(i, f)| (f.rel.as_str(), i)).collect();
@@ -362,6 +372,9 @@ pub fn load_scoped(
         pending.sort_by_key(|p| p.0);
         pending.dedup_by_key(|p| p.0);
         pending.retain(|p| !loaded.contains_key(&p.0));
+        if loaded.len() + pending.len() > budget {
+            return Ok(Scoped::TooLarge(loaded.len() + pending.len()));
+        }
         // Load them: from the cache when it is current, else parse.
         let t1 = Instant::now();
         let new: Vec<Result<(usize, FileFacts, bool), CliError>> = std::mem::take(&mut pending)
@@ -439,5 +452,5 @@ pub fn load_scoped(
     }
     stats.loaded_files = loaded.len();
     stats.words = searched.len();
-    Ok((db, stats))
+    Ok(Scoped::Loaded(db, stats))
 }
