@@ -356,7 +356,8 @@ fn find_hunk(lines: &[String], old: &[&str], want: usize, fz: Fuzz) -> Option<(u
         if matches_at(lines, core, base) {
             return Some((base, fuzz, fuzz));
         }
-        for d in 1..=fz.max_offset {
+        // Past the file's length in both directions nothing can match.
+        for d in 1..=fz.max_offset.min(lines.len().max(base) + 1) {
             if base >= d && matches_at(lines, core, base - d) {
                 return Some((base - d, fuzz, fuzz));
             }
@@ -434,6 +435,19 @@ diff --git a/old.h b/renamed.h\nsimilarity index 100%\nrename from old.h\nrename
         let (out, notes) = apply(fuzzy, &p.files[0], Some(Fuzz { max_offset: 0, max_fuzz: 1 })).unwrap();
         assert_eq!(out, "int a(int x)\n{ return 2; }\nint b;\n");
         assert_eq!(notes[0].fuzz, 1);
+    }
+
+    /// As patch(1), an unbounded offset finds a hunk anywhere in the file (Debian's
+    /// firmware_class patch lands 1,541 lines from where its hunk says).
+    #[test]
+    fn an_unbounded_offset_searches_the_whole_file() {
+        let p = parse(DIFF, 1).unwrap();
+        let far = format!("{}int a(void)\n{{ return 1; }}\nint b;\n", "// filler\n".repeat(5000));
+        let any = Fuzz { max_offset: usize::MAX, max_fuzz: 2 };
+        let (out, notes) = apply(&far, &p.files[0], Some(any)).unwrap();
+        assert!(out.ends_with("int a(void)\n{ return 2; }\nint b;\n"));
+        assert_eq!(notes[0].offset, 5000);
+        assert!(apply("int c;\n", &p.files[0], Some(any)).is_err());
     }
 
     #[test]
