@@ -45,9 +45,9 @@ measure() { # label command...
   /usr/bin/time -f "%e %M" -o "$W/time" "$@" > "$W/out" 2> "$W/err" || [ $? -le 1 ] || { cat "$W/err" >&2; exit 1; }
   read -r secs kb < "$W/time"
   printf '%-34s %8.2f s %8d MB\n' "$label" "$secs" $((kb / 1024))
-  echo "$label $secs" >> "$W/figures"
+  printf '%s\t%s\n' "$label" "$secs" >> "$W/figures"
 }
-fig() { awk -v l="$1" '$1 " " $2 == l || $1 == l { v = $NF } END { print v }' "$W/figures"; }
+fig() { awk -F'\t' -v l="$1" '$1 == l { v = $2 } END { print v }' "$W/figures"; }
 
 echo "tree: $TREE ($(find "$TREE" -name '*.[ch]' | wc -l) .c/.h files), $(nproc) cores"
 for p in leaf core; do
