@@ -278,16 +278,16 @@ fn lower(code: &[u8], start: u64, sec: SectionIndex, relocs: &[Reloc], res: &Res
     out
 }
 
-/// Maps an old line to its new line outside the patch's hunks (`None`: inside a hunk).
+/// The patch's line moves: is `new` where line `old` went (outside every hunk)?
 pub trait LineMap {
-    fn new_line(&self, old: u64) -> Option<u64>;
+    fn moved(&self, old: u64, new: u64) -> bool;
 }
 
 /// No line information: an immediate-only difference is a change.
 pub struct NoLines;
 impl LineMap for NoLines {
-    fn new_line(&self, _: u64) -> Option<u64> {
-        None
+    fn moved(&self, _: u64, _: u64) -> bool {
+        false
     }
 }
 
@@ -344,7 +344,7 @@ fn compare_pieces(b: &[Piece], a: &[Piece], lines: &dyn LineMap) -> (FnClass, St
                 first_diff = format!("{}: instruction {i} differs{}", pb.name, describe(x, y));
             }
             let same_but_imms = x.masked == y.masked && x.targets == y.targets && x.imms.len() == y.imms.len();
-            let moved = x.imms.iter().zip(&y.imms).all(|(&o, &n)| o == n || lines.new_line(o) == Some(n));
+            let moved = x.imms.iter().zip(&y.imms).all(|(&o, &n)| o == n || lines.moved(o, n));
             if !(same_but_imms && moved) {
                 line_only = false;
             }

@@ -1,0 +1,164 @@
+//! The plan held against the objects: which changed functions the plan misses (unsafe),
+//! and which plan items touch code that did not change (over-approximations).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::objdiff::{FnClass, FnDiff};
+
+/// What the plan says, as plain data (the CLI lowers the analyzer's plan into this).
+#[derive(Clone, Debug, Default)]
+pub struct PlanItems {
+    /// `(function, file, why)` of each redirection.
+    pub redirects: Vec<(String, String, String)>,
+    /// `(function, file, why)` of each clone.
+    pub clones: Vec<(String, String, String)>,
+    /// `(function, file)` of functions the patch adds.
+    pub added: Vec<(String, String)>,
+    /// function -> how the plan classified its change (`cosmetic`, `line-shift`...).
+    pub change_kinds: BTreeMap<String, String>,
+}
+
+/// One compiled source file and the verdict on each of its functions.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectDiff {
+    pub source: String,
+    /// Only functions that are not unchanged, plus unchanged ones with a note.
+    pub functions: Vec<FnDiff>,
+    pub unchanged: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Miss {
+    pub function: String,
+    pub source: String,
+    pub class: FnClass,
+    pub symbols: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OverApprox {
+    pub function: String,
+    pub file: String,
+    /// `redirect` or `clone`.
+    pub item: &'static str,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counts {
+    /// Functions whose code changed or is new, per object.
+    pub changed: usize,
+    /// Of those, the ones the plan covers.
+    pub covered: usize,
+    /// Plan items (redirect/clone) found in at least one compiled object.
+    pub plan_items: usize,
+    /// Of those, the ones whose code really changed.
+    pub plan_items_changed: usize,
+    /// Plan items found in no compiled object (inlined everywhere, or not compiled).
+    pub plan_items_not_compiled: usize,
+}
+
+impl Counts {
+    pub fn recall(&self) -> f64 {
+        if self.changed == 0 {
+            1.0
+        } else {
+            self.covered as f64 / self.changed as f64
+        }
+    }
+
+    pub fn precision(&self) -> f64 {
+        if self.plan_items == 0 {
+            1.0
+        } else {
+            self.plan_items_changed as f64 / self.plan_items as f64
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Comparison {
+    pub misses: Vec<Miss>,
+    pub over_approximations: Vec<OverApprox>,
+    /// Plan items that no compiled object holds: not counted either way.
+    pub not_compiled: Vec<String>,
+    pub counts: Counts,
+}
+
+fn is_header(f: &str) -> bool {
+    f.ends_with(".h")
+}
+
+/// Does the plan item `(function, file)` speak about `function` in the object of `source`?
+fn item_matches(item: &(String, String, String), function: &str, source: &str) -> bool {
+    item.0 == function && (item.1 == source || is_header(&item.1))
+}
+
+pub fn compare(objects: &[(String, Vec<FnDiff>)], plan: &PlanItems) -> Comparison {
+    let mut c = Comparison::default();
+    let items: Vec<(&'static str, &(String, String, String))> =
+        plan.redirects.iter().map(|i| ("redirect", i)).chain(plan.clones.iter().map(|i| ("clone", i))).collect();
+    for (source, diffs) in objects {
+        for d in diffs.iter().filter(|d| matches!(d.class, FnClass::Changed | FnClass::New)) {
+            c.counts.changed += 1;
+            let by_item = items.iter().any(|(_, i)| item_matches(i, &d.function, source));
+            let added = d.class == FnClass::New && plan.added.iter().any(|(f, _)| *f == d.function);
+            if by_item || added {
+                c.counts.covered += 1;
+                continue;
+            }
+            let reason = match (d.class, plan.change_kinds.get(&d.function)) {
+                (FnClass::New, _) => "new in the object, but the plan does not list it as added (a new out-of-line copy or clone?)".to_string(),
+                (_, Some(kind)) => format!("the code changed ({}), but the plan classifies the change as `{kind}` and neither redirects nor clones it", d.note),
+                (_, None) => format!("the code changed ({}), but the plan neither redirects nor clones it: it must inline or use something the patch changed", d.note),
+            };
+            c.misses.push(Miss {
+                function: d.function.clone(),
+                source: source.clone(),
+                class: d.class,
+                symbols: d.symbols.clone(),
+                reason,
+            });
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (kind, item) in items {
+        if !seen.insert((item.0.clone(), item.1.clone())) {
+            continue;
+        }
+        let found: Vec<(&String, &FnDiff)> = objects
+            .iter()
+            .flat_map(|(s, ds)| ds.iter().map(move |d| (s, d)))
+            .filter(|(s, d)| item_matches(item, &d.function, s))
+            .collect();
+        if found.is_empty() {
+            c.counts.plan_items_not_compiled += 1;
+            c.not_compiled.push(format!(
+                "{kind} {} ({}): in no compiled object (inlined everywhere, or its file is not built)",
+                item.0, item.1
+            ));
+            continue;
+        }
+        c.counts.plan_items += 1;
+        if found.iter().any(|(_, d)| d.class != FnClass::Unchanged) {
+            c.counts.plan_items_changed += 1;
+        } else {
+            let where_: Vec<&str> = found.iter().map(|(s, _)| s.as_str()).collect();
+            c.over_approximations.push(OverApprox {
+                function: item.0.clone(),
+                file: item.1.clone(),
+                item: kind,
+                reason: format!(
+                    "the plan {}s it ({}), but its code is identical in {}",
+                    if kind == "clone" { "clone" } else { "redirect" },
+                    item.2,
+                    where_.join(", ")
+                ),
+            });
+        }
+    }
+    c
+}
