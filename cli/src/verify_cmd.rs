@@ -110,6 +110,12 @@ fn plan_items(p: &Planned) -> PlanItems {
     for c in &plan.clones {
         items.clones.push((c.place.function.clone(), c.place.file.clone(), c.reasons.join("; ")));
     }
+    for t in &plan.types {
+        let sites = t.accesses.iter().filter_map(|a| a.function.as_ref().map(|f| (f, &a.file)));
+        for (f, file) in sites.chain(t.sizeof_sites.iter().map(|s| (&s.function, &s.file))) {
+            items.type_users.push((f.clone(), file.clone(), t.key.clone()));
+        }
+    }
     for f in &plan.changes.functions {
         if f.kind == FnChangeKind::Added {
             items.added.push((f.name.clone(), f.file.clone()));
