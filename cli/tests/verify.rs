@@ -72,8 +72,15 @@ fn verify(patch: &str, extra: &[&str]) -> (Output, serde_json::Value) {
     (out, v)
 }
 
+/// One test for both patches: they share the cache entry, which two processes must not
+/// prepare at once.
 #[test]
-fn a_body_fix_is_compiled_compared_and_covered_by_the_plan() {
+fn a_body_fix_is_covered_and_a_redirect_of_identical_code_is_an_over_approximation() {
+    body_fix_is_compiled_compared_and_covered();
+    redirect_of_identical_code_exits_11();
+}
+
+fn body_fix_is_compiled_compared_and_covered() {
     let (out, v) = verify(BODY_FIX, &["--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(v["schema_version"], 1);
@@ -95,8 +102,7 @@ fn a_body_fix_is_compiled_compared_and_covered_by_the_plan() {
     assert_eq!(v["recall"], 1.0);
 }
 
-#[test]
-fn a_redirect_of_identical_code_is_an_over_approximation_with_exit_11() {
+fn redirect_of_identical_code_exits_11() {
     let (out, _) = verify(SAME_CODE, &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(11), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
