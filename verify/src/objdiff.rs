@@ -73,7 +73,9 @@ pub fn source_function(sym: &str) -> &str {
     sym.split('.').next().unwrap_or(sym)
 }
 
-/// A symbol name without the numbers gcc and gas append (`foo.constprop.0` -> `foo.constprop`).
+/// A symbol name without the numbers gcc and gas append (`foo.constprop.0` -> `foo.constprop`),
+/// nor the `__COUNTER__` of the kernel's `__UNIQUE_ID(x)` (`__UNIQUE_ID_ddebug406` ->
+/// `__UNIQUE_ID_ddebug`): both renumber when something is added earlier in the file.
 pub fn normalize_symbol(sym: &str) -> String {
     let mut parts = sym.split('.');
     let mut out = parts.next().unwrap_or("").to_string();
@@ -83,6 +85,9 @@ pub fn normalize_symbol(sym: &str) -> String {
         }
         out.push('.');
         out.push_str(p);
+    }
+    if out.starts_with("__UNIQUE_ID_") {
+        out.truncate(out.trim_end_matches(|c: char| c.is_ascii_digit()).len());
     }
     out
 }
@@ -375,6 +380,8 @@ mod tests {
     fn numbers_are_dropped_and_clones_map_to_their_function() {
         assert_eq!(normalize_symbol("foo.constprop.0.isra.1"), "foo.constprop.isra");
         assert_eq!(normalize_symbol("__func__.12"), "__func__");
+        assert_eq!(normalize_symbol("__UNIQUE_ID_ddebug406"), "__UNIQUE_ID_ddebug");
+        assert_eq!(normalize_symbol("__UNIQUE_ID___addressable_foo12.3"), "__UNIQUE_ID___addressable_foo");
         assert_eq!(source_function("foo.part.0.cold"), "foo");
         assert_eq!(source_function("bar"), "bar");
     }
