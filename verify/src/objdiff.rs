@@ -134,7 +134,13 @@ impl Resolver<'_, '_> {
         if let Some((name, delta)) = self.symbol_at(section, off) {
             return format!("{name}+{delta}");
         }
-        if sname.starts_with(".rodata.str") || sname.starts_with(".rodata.cst") {
+        if let (Some(n), Ok(data)) = (sname.strip_prefix(".rodata.cst"), sec.data()) {
+            // Merged constants of n bytes: the bytes are the name.
+            let n: usize = n.parse().unwrap_or(16);
+            let start = (off as usize).min(data.len());
+            return format!("cst:{:02x?}", &data[start..(start + n).min(data.len())]);
+        }
+        if sname.starts_with(".rodata.str") {
             if let Ok(data) = sec.data() {
                 let start = (off as usize).min(data.len());
                 let end = data[start..].iter().position(|&b| b == 0).map_or(data.len(), |p| start + p);
