@@ -110,6 +110,8 @@ enum Target {
     Named(String),
     /// A section symbol: resolved once the effective offset is known.
     Section(SectionIndex),
+    /// A `.L` label at an offset of a section: resolved like a section symbol.
+    Label(SectionIndex, u64),
     Unknown,
 }
 
@@ -163,7 +165,9 @@ pub fn read_functions(bytes: &[u8]) -> Result<ObjFunctions, VerifyError> {
             continue;
         }
         if let (Some(sec), Ok(name)) = (s.section_index(), s.name()) {
-            if !name.is_empty() {
+            // `.L` labels (gas keeps `.LC12` for relocations into merged strings) are
+            // numbered per file: what they point at is the name.
+            if !name.is_empty() && !name.starts_with(".L") {
                 symbols.entry(sec.0).or_default().push((s.address(), s.size(), normalize_symbol(name)));
             }
         }
@@ -208,6 +212,10 @@ fn section_relocs(file: &object::File<'_>, sec: &object::Section<'_, '_>) -> Vec
         let target = match r.target() {
             RelocationTarget::Symbol(i) => match file.symbol_by_index(i) {
                 Ok(s) if s.kind() == SymbolKind::Section => s.section_index().map_or(Target::Unknown, Target::Section),
+                Ok(s) if s.name().is_ok_and(|n| n.starts_with(".L")) => match s.section_index() {
+                    Some(si) => Target::Label(si, s.address()),
+                    None => Target::Unknown,
+                },
                 Ok(s) => Target::Named(normalize_symbol(s.name().unwrap_or("?"))),
                 Err(_) => Target::Unknown,
             },
@@ -249,6 +257,10 @@ fn lower(code: &[u8], start: u64, sec: SectionIndex, relocs: &[Reloc], res: &Res
                 Target::Named(n) => format!("{n}{eff:+}"),
                 Target::Section(s) if eff >= 0 => res.name_in_section(*s, eff as u64),
                 Target::Section(s) => format!("section{}{eff:+}", s.0),
+                Target::Label(s, base) if *base as i64 + eff >= 0 => {
+                    res.name_in_section(*s, (*base as i64 + eff) as u64)
+                }
+                Target::Label(s, base) => format!("section{}{:+}", s.0, *base as i64 + eff),
                 Target::Unknown => format!("?{eff:+}"),
             };
             targets.push(format!("@{at}:{name}"));
