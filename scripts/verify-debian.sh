@@ -6,6 +6,7 @@
 # totals (recall, precision) to stdout and to $OUT (default: verify-debian-results.md).
 #
 #   scripts/verify-debian.sh [MAX_VERIFIED]     (default 40; 0 = every patch)
+#   ONLY="29 43" scripts/verify-debian.sh 0     (verify only these series positions)
 #
 # Patches that change more than $MAX_C_FILES (default 12) .c files are applied but not
 # verified (the firmware-message patch touches 144 drivers); they are listed as skipped.
@@ -41,7 +42,9 @@ while read -r p; do
   code="$(echo "$files" | grep -E '\.(c|h)$' | grep -vE '^(tools|Documentation|scripts|samples)/' | grep -vE '^arch/' || true)"
   code="$code$(echo "$files" | grep -E '^arch/x86/.*\.(c|h)$' || true)"
   nc="$(echo "$files" | grep -cE '\.c$' || true)"
-  if [ -n "$code" ] && { [ "$MAX" = 0 ] || [ "$verified" -lt "$MAX" ]; }; then
+  wanted=1
+  if [ -n "${ONLY:-}" ]; then case " $ONLY " in *" $i "*) ;; *) wanted=0 ;; esac; fi
+  if [ -n "$code" ] && [ "$wanted" = 1 ] && { [ "$MAX" = 0 ] || [ "$verified" -lt "$MAX" ]; }; then
     if [ "$nc" -gt "$MAX_C_FILES" ]; then
       echo "| $i | $p | skipped: $nc .c files | | | | | | | |" >> "$RES/table"
     else
