@@ -17,7 +17,9 @@
 use std::collections::BTreeMap;
 
 use iced_x86::{Decoder, DecoderOptions, OpKind};
-use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionIndex, SymbolKind};
+use object::{
+    Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionFlags, SectionIndex, SymbolKind,
+};
 use serde::Serialize;
 
 use crate::VerifyError;
@@ -136,13 +138,18 @@ impl Resolver<'_, '_> {
         if let Some((name, delta)) = self.symbol_at(section, off) {
             return format!("{name}+{delta}");
         }
-        if let (Some(n), Ok(data)) = (sname.strip_prefix(".rodata.cst"), sec.data()) {
-            // Merged constants of n bytes: the bytes are the name.
-            let n: usize = n.parse().unwrap_or(16);
+        // Merged sections (SHF_MERGE), named by content: gcc names them after the first
+        // function using them (`.rodata.<fn>.str1.1`), which another patch may change.
+        let (merge, strings, entsize) = match sec.flags() {
+            SectionFlags::Elf { sh_flags } => (sh_flags & 0x10 != 0, sh_flags & 0x20 != 0, 0),
+            _ => (false, false, 0usize),
+        };
+        if let (true, false, Ok(data)) = (merge, strings, sec.data()) {
+            let n = sname.strip_prefix(".rodata.cst").and_then(|n| n.parse().ok()).unwrap_or(entsize.max(8));
             let start = (off as usize).min(data.len());
             return format!("cst:{:02x?}", &data[start..(start + n).min(data.len())]);
         }
-        if sname.starts_with(".rodata.str") {
+        if strings || sname.starts_with(".rodata.str") {
             if let Ok(data) = sec.data() {
                 let start = (off as usize).min(data.len());
                 let end = data[start..].iter().position(|&b| b == 0).map_or(data.len(), |p| start + p);

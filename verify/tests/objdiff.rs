@@ -127,3 +127,14 @@ INIT int second(int x) { return third(x) + first(x); }
     assert_eq!(class_of(&d, "second"), FnClass::Unchanged);
     assert_eq!(class_of(&d, "third"), FnClass::Unchanged);
 }
+
+#[test]
+fn merged_strings_are_named_by_content_not_by_the_section_gcc_names_after_a_function() {
+    // gcc puts "shared" into `.rodata.first.str1.1` (named after its first user); once
+    // `first` is gone it lives in `.rodata.second.str1.1`: `second` is the same code.
+    let before = "extern void report(const char *s, int line);\nvoid first(void) { report(\"shared\", 1); }\nvoid second(void) { report(\"shared\", 2); }\n";
+    let after = "extern void report(const char *s, int line);\nvoid second(void) { report(\"shared\", 2); }\n";
+    let d = diff_with(before, after, &NoLines);
+    assert_eq!(class_of(&d, "first"), FnClass::Removed);
+    assert_eq!(class_of(&d, "second"), FnClass::Unchanged, "{d:#?}");
+}
