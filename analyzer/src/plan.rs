@@ -323,6 +323,10 @@ fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
             cx.plan.redirections.push(Redirect { place, mechanism, reason: reason.to_string() });
             if nodes.iter().any(|&n| cx.is_called_once_static(n)) {
                 cx.clone_callers(&nodes, format!("{} changed (static, called once: gcc inlines it)", c.name));
+            } else if !c.attr_bits.has(FnAttrs::STATIC) && nodes.iter().any(|&n| cx.attrs_of(n).has(FnAttrs::STATIC)) {
+                // gcc may have inlined the static version into its callers; they now call
+                // the out-of-line one (found by `dynwalk verify`: lockdown_param).
+                cx.clone_callers(&nodes, format!("{} is no longer static (its callers' inlining changes)", c.name));
             }
         }
         if c.kind == FnChangeKind::Signature {

@@ -146,3 +146,32 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a kernel tree"));
 }
+
+/// Found by `verify` on Debian's lockdown patch (#91, docs/verify.md): `lock_kernel_down`
+/// lost `static`, gcc stopped inlining it, and its caller `lockdown_param` changed.
+#[test]
+fn a_function_that_loses_static_clones_its_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("security")).unwrap();
+    let src = "static int lock_down(int level)\n{\n\treturn level > 1;\n}\n\nint param(int x)\n{\n\treturn lock_down(x);\n}\n\nint init(void)\n{\n\treturn lock_down(2);\n}\n";
+    std::fs::write(tree.join("security/lockdown.c"), src).unwrap();
+    let patch = "--- a/security/lockdown.c\n+++ b/security/lockdown.c\n@@ -1,4 +1,4 @@\n-static int lock_down(int level)\n+int lock_down(int level)\n {\n \treturn level > 1;\n }\n";
+    std::fs::write(dir.path().join("p.diff"), patch).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dynwalk"))
+        .arg("plan")
+        .arg("--from")
+        .arg(&tree)
+        .arg("--patch")
+        .arg(dir.path().join("p.diff"))
+        .args(["--format", "json"])
+        .env("DYNWALK_CACHE_DIR", dir.path().join("idx"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let clones: Vec<&str> =
+        v["plan"]["clones"].as_array().unwrap().iter().map(|c| c["place"]["function"].as_str().unwrap()).collect();
+    assert_eq!(clones, vec!["param", "init"]);
+    assert!(v["plan"]["clones"][0]["reasons"][0].as_str().unwrap().contains("no longer static"));
+}
