@@ -30,6 +30,27 @@ if [ ! -f "$CACHE/linux-6.1/.unpacked" ]; then
 fi
 echo "fetch-corpora: linux-6.1 at $CACHE/linux-6.1"
 
+# Debian's linux 6.1.176-1 source package (pristine upstream tree + Debian's patch series),
+# for the `dynwalk verify` evaluation (scripts/verify-debian.sh, docs/verify.md):
+#   debsrc/linux-6.1.176/   the pristine upstream tree (never patched in place)
+#   debsrc/debian/          Debian's packaging, with patches/series
+if [ ! -f "$CACHE/debsrc/.unpacked" ]; then
+  SRCLIST=/etc/apt/sources.list.d/dynwalk-src.sources
+  if [ ! -f "$SRCLIST" ]; then
+    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > "$SRCLIST"
+  fi
+  echo "fetch-corpora: fetching Debian's linux 6.1.176-1 source into $CACHE/debsrc (a few minutes)"
+  $APT update >/dev/null
+  rm -rf "$CACHE/debsrc.tmp"
+  mkdir -p "$CACHE/debsrc.tmp"
+  (cd "$CACHE/debsrc.tmp" && apt-get source -q --download-only linux=6.1.176-1 >/dev/null \
+    && tar -xJf linux_6.1.176.orig.tar.xz && tar -xJf linux_6.1.176-1.debian.tar.xz)
+  rm -rf "$CACHE/debsrc"
+  mv "$CACHE/debsrc.tmp" "$CACHE/debsrc"
+  touch "$CACHE/debsrc/.unpacked"
+fi
+echo "fetch-corpora: Debian 6.1.176 source at $CACHE/debsrc"
+
 # The official SARIF 2.1.0 JSON schema (OASIS), as shipped in Microsoft's npm package
 # @microsoft/jest-sarif: the plan's SARIF output is validated against it in the tests.
 SARIF="$CACHE/sarif/sarif-2.1.0-rtm.5.json"

@@ -9,6 +9,9 @@ need=()
 dpkg -s libclang-14-dev >/dev/null 2>&1 || need+=(libclang-14-dev)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
+# `dynwalk verify` configures and compiles kernel objects with kbuild.
+for tool in flex bison bc; do command -v $tool >/dev/null || need+=($tool); done
+for pkg in libelf-dev libssl-dev; do dpkg -s $pkg >/dev/null 2>&1 || need+=($pkg); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]}"
   $APT update >/dev/null

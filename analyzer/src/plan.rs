@@ -215,6 +215,22 @@ impl Ctx<'_> {
             || (a.has(FnAttrs::STATIC) && self.place_of(n).file.ends_with(".h"))
     }
 
+    /// gcc inlines a static function called from one place whatever its size
+    /// (`-finline-functions-called-once`, on at -O2): its code ends up in its caller, which
+    /// must be cloned (found by `dynwalk verify`, docs/verify.md).
+    fn is_called_once_static(&self, n: NodeIndex) -> bool {
+        let a = self.attrs_of(n);
+        let g = call_graph(self.db, self.db.workspace());
+        let file = self.place_of(n).file;
+        let calls: Vec<_> = g.graph.edges_directed(n, Direction::Incoming).collect();
+        a.has(FnAttrs::STATIC)
+            && !a.has(FnAttrs::NOINLINE)
+            && file.ends_with(".c")
+            && calls.len() == 1
+            && *calls[0].weight() != crate::resolve::How::Member
+            && self.place_of(calls[0].source()).file == file
+    }
+
     fn nodes_named(&self, name: &str, file: Option<&str>) -> Vec<NodeIndex> {
         let g = call_graph(self.db, self.db.workspace());
         let all = g.by_name.get(name).cloned().unwrap_or_default();
@@ -258,6 +274,11 @@ impl Ctx<'_> {
                 if self.is_inlined(caller) {
                     queue.push_back((caller, c));
                 } else {
+                    if self.is_called_once_static(caller) {
+                        let mut up = c.clone();
+                        up.push(format!("{} is static and called once (gcc inlines it)", p.function));
+                        queue.push_back((caller, up));
+                    }
                     self.add_clone(p, c);
                 }
             }
@@ -320,6 +341,13 @@ fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
                 _ => "its body changed",
             };
             cx.plan.redirections.push(Redirect { place, mechanism, reason: reason.to_string() });
+            if nodes.iter().any(|&n| cx.is_called_once_static(n)) {
+                cx.clone_callers(&nodes, format!("{} changed (static, called once: gcc inlines it)", c.name));
+            } else if !c.attr_bits.has(FnAttrs::STATIC) && nodes.iter().any(|&n| cx.attrs_of(n).has(FnAttrs::STATIC)) {
+                // gcc may have inlined the static version into its callers; they now call
+                // the out-of-line one (found by `dynwalk verify`: lockdown_param).
+                cx.clone_callers(&nodes, format!("{} is no longer static (its callers' inlining changes)", c.name));
+            }
         }
         if c.kind == FnChangeKind::Signature {
             cx.clone_callers(&nodes, format!("{} changed its signature (calling convention)", c.name));

@@ -16,6 +16,11 @@ pub enum CliError {
     Hazards(usize),
     /// The kernel runtime refused a request (its reply).
     Refused(String),
+    /// `verify`: kbuild failed (configuring or preparing the tree, or every object
+    /// before the patch).
+    Build(String),
+    /// `verify`: the plan and the compiled code disagree.
+    Disagree { misses: usize, over: usize },
 }
 
 impl CliError {
@@ -28,6 +33,12 @@ impl CliError {
             CliError::NoApply(_) => 7,
             CliError::Hazards(_) => 1,
             CliError::Refused(_) => 8,
+            CliError::Build(_) => 9,
+            CliError::Disagree { misses, over } => match (*misses > 0, *over > 0) {
+                (true, false) => 10,
+                (false, true) => 11,
+                _ => 12,
+            },
         }
     }
 }
@@ -43,6 +54,10 @@ impl std::fmt::Display for CliError {
             CliError::Refused(r) if r.starts_with("refused") => write!(f, "runtime {r}"),
             CliError::Refused(r) => write!(f, "runtime refused: {r}"),
             CliError::Hazards(n) => write!(f, "the plan has {n} error-level hazard(s): see above"),
+            CliError::Build(m) => write!(f, "kbuild: {m}"),
+            CliError::Disagree { misses, over } => {
+                write!(f, "the plan and the code disagree: {misses} miss(es), {over} over-approximation(s)")
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ mod runtime;
 mod sarif;
 mod scope;
 mod source;
+mod verify_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +118,32 @@ enum Cmd {
         #[command(flatten)]
         o: LoadArgs,
     },
+    /// Hold the plan of a patch against compiled code: build the objects the patch can
+    /// affect before and after with kbuild, compare them function by function, print the
+    /// misses and over-approximations (exit 10 misses, 11 over-approximations, 12 both).
+    Verify {
+        /// The kernel tree folder the patch applies to.
+        #[arg(long = "from")]
+        from: PathBuf,
+        /// A unified diff or git format-patch mail(s).
+        #[arg(long)]
+        patch: String,
+        #[arg(short = 'p', default_value_t = 1)]
+        strip: usize,
+        #[arg(long)]
+        fuzz: bool,
+        /// Where prepared trees and objects are cached (default: $XDG_CACHE_HOME/dynwalk/verify).
+        #[arg(long)]
+        kbuild: Option<PathBuf>,
+        /// Compile at most this many includers of changed headers.
+        #[arg(long, default_value_t = 8)]
+        header_cap: usize,
+        /// Parallel make jobs.
+        #[arg(long, default_value_t = 2)]
+        jobs: u32,
+        #[command(flatten)]
+        o: LoadArgs,
+    },
     /// Write an update description for the kernel runtime to a file.
     Describe {
         /// Where to write the binary description.
@@ -214,7 +241,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let sarif_elsewhere = match &cli.cmd {
-        Cmd::Index { o, .. } => o.format == Format::Sarif,
+        Cmd::Index { o, .. } | Cmd::Verify { o, .. } => o.format == Format::Sarif,
         Cmd::Callers { t, .. } | Cmd::Callees { t, .. } | Cmd::Accesses { t, .. } => t.o.format == Format::Sarif,
         _ => false,
     };
@@ -301,6 +328,24 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 return Err(CliError::Hazards(errors));
             }
             Ok(())
+        }
+        Cmd::Verify { from, patch, strip, fuzz, kbuild, header_cap, jobs, o } => {
+            let format = o.format;
+            let plan = plan_cmd::PlanArgs {
+                load: opts(&from, &o, false),
+                patch,
+                strip,
+                fuzz,
+                whole_tree: false,
+                depth: dynwalk_analyzer::plan::DEFAULT_SEARCH_DEPTH,
+            };
+            let (p, r) = verify_cmd::run(verify_cmd::VerifyArgs { plan, kbuild, header_cap, jobs })?;
+            if format == Format::Json {
+                json(&r)?;
+            } else {
+                print!("{}", verify_cmd::render(&p, &r));
+            }
+            verify_cmd::verdict(&r)
         }
         Cmd::Describe { out, name, module, funcs } => {
             let bytes = runtime::describe(&name, &module, &funcs)?;
