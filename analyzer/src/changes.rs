@@ -227,7 +227,21 @@ fn types(s: &Side<'_>) -> BTreeMap<String, Layout> {
     let mut m = BTreeMap::new();
     for t in &s.f.types {
         let key = format!("{} {}", t.kind.keyword(), s.f.name(t.name));
-        let fields = t.fields.iter().map(|x| (s.f.name(x.name).to_string(), s.f.name(x.ty).to_string())).collect();
+        // Anonymous members (unnamed unions and structs) are matched by their order among
+        // the anonymous members: by name they would all be "" and pair up wrongly.
+        let mut anon = 0;
+        let fields = t
+            .fields
+            .iter()
+            .map(|x| {
+                let mut name = s.f.name(x.name).to_string();
+                if name.is_empty() {
+                    anon += 1;
+                    name = format!("<anonymous #{anon}>");
+                }
+                (name, s.f.name(x.ty).to_string())
+            })
+            .collect();
         let enums = t.enumerators.iter().map(|e| s.f.name(*e).to_string()).collect();
         let aliased = t.aliased.map(|a| s.f.name(a).to_string()).unwrap_or_default();
         m.insert(key, (aliased, String::new(), t.span.start.line, fields, enums));
@@ -388,5 +402,33 @@ fn classify_globals(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet)
                 change: "removed",
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(old: &str, new: &str) -> ChangeSet {
+        let (of, nf) = (crate::extract(old.as_bytes(), None), crate::extract(new.as_bytes(), None));
+        let mut out = ChangeSet::default();
+        classify_file("include/x.h", Some((old.as_bytes(), &of)), Some((new.as_bytes(), &nf)), &mut out);
+        out
+    }
+
+    /// Found by `dynwalk verify` on Debian's perf_event_open restriction patch: adding an
+    /// inline function to perf_event.h reported `struct hw_perf_event` (anonymous unions
+    /// and structs) as retyped.
+    #[test]
+    fn anonymous_members_pair_up_in_order() {
+        let s = "struct hw { union { int a; long b; }; struct { int c; }; union { char d; }; int e; };\n";
+        let ch = classify(s, &format!("{s}static inline int f(void) {{ return 1; }}\n"));
+        assert!(ch.types.is_empty(), "{:?}", ch.types);
+        assert_eq!(ch.functions.len(), 1);
+        // Swapping two anonymous members is a real layout change.
+        let swapped = "struct hw { struct { int c; }; union { int a; long b; }; union { char d; }; int e; };\n";
+        let ch = classify(s, swapped);
+        assert_eq!(ch.types.len(), 1);
+        assert!(ch.types[0].layout_changed);
     }
 }
