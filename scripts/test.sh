@@ -24,6 +24,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 cargo nextest run --workspace --no-fail-fast --cargo-profile dev
 
+# The test-data job of `plan`: all 165 patches of Debian's linux 6.1.176-1, in series
+# order; fails if any plan panics or is not made (docs/measurements.md).
+bash scripts/plan-debian.sh
+
 # The kernel runtime in a real Debian 6.1 kernel under QEMU (kmod/README.md): builds the
 # module with kbuild, boots the guest once per scenario and asserts on the console.
 bash kmod/guest/run-suite.sh
