@@ -22,16 +22,22 @@ fn plan(patch: &str, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-#[test]
-fn every_fixture_patch_matches_its_plan_snapshot() {
-    let dir = root().join("corpora/patches/mini");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
+/// The fixture patches that apply (not the malformed or non-applying ones), sorted.
+fn fixture_patches() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("corpora/patches/mini"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".diff") && !n.starts_with("does-not-apply") && !n.starts_with("malformed"))
         .collect();
     names.sort();
+    names
+}
+
+#[test]
+fn every_fixture_patch_matches_its_plan_snapshot() {
+    let dir = root().join("corpora/patches/mini");
+    let names = fixture_patches();
     assert!(names.len() >= 12, "{names:?}");
     let mut failures = Vec::new();
     for n in &names {
@@ -57,14 +63,7 @@ fn every_fixture_patch_matches_its_plan_snapshot() {
 /// reads less than the tree when the change allows it.
 #[test]
 fn scoped_plans_equal_whole_tree_plans() {
-    let dir = root().join("corpora/patches/mini");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".diff") && !n.starts_with("does-not-apply") && !n.starts_with("malformed"))
-        .collect();
-    names.sort();
+    let names = fixture_patches();
     let mut scoped_smaller = 0;
     for n in &names {
         let p = format!("corpora/patches/mini/{n}");
@@ -208,14 +207,7 @@ fn validate(doc: &Path, schema: &Path) -> Output {
 #[test]
 fn json_plans_validate_against_the_plan_schema() {
     let schema = root().join("docs/plan.schema.json");
-    let dir = root().join("corpora/patches/mini");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".diff") && !n.starts_with("does-not-apply") && !n.starts_with("malformed"))
-        .collect();
-    names.sort();
+    let names = fixture_patches();
     let f = tempfile::NamedTempFile::new().unwrap();
     let mut last = serde_json::Value::Null;
     for n in &names {
