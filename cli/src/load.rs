@@ -90,17 +90,35 @@ enum Source {
     Fresh(FileFacts),
 }
 
+impl LoadOptions {
+    /// The cache folder of `source` under these options and `config` (none with
+    /// `--no-cache`).
+    pub fn cache(&self, source: &TreeSource, config: Option<&Config>) -> Option<Cache> {
+        let fp = config.map(|c| c.fingerprint()).unwrap_or(0);
+        self.use_cache.then(|| {
+            Cache::for_tree(&self.cache_root.clone().unwrap_or_else(default_cache_root), &source.cache_key(), fp)
+        })
+    }
+}
+
 pub fn load(opts: &LoadOptions, need_facts: bool) -> Result<Loaded, CliError> {
     let source = std::sync::Arc::new(TreeSource::open(&opts.tree, opts.repo.as_deref())?);
-    let tree = PathBuf::from(source.label());
     let config = opts.config.as_deref().map(read_config).transpose()?;
-    let fp = config.as_ref().map(|c| c.fingerprint()).unwrap_or(0);
+    load_from(opts, source, config, need_facts)
+}
+
+/// As [`load`], for a tree already opened and a config already read.
+pub fn load_from(
+    opts: &LoadOptions,
+    source: std::sync::Arc<TreeSource>,
+    config: Option<Config>,
+    need_facts: bool,
+) -> Result<Loaded, CliError> {
+    let tree = PathBuf::from(source.label());
     let t0 = Instant::now();
     let files = source.c_files()?;
     let walk_ms = t0.elapsed().as_millis();
-    let cache = opts
-        .use_cache
-        .then(|| Cache::for_tree(&opts.cache_root.clone().unwrap_or_else(default_cache_root), &source.cache_key(), fp));
+    let cache = opts.cache(&source, config.as_ref());
     let old = cache.as_ref().and_then(|c| c.load_manifest());
     let old_entries: &[Entry] = old.as_ref().map(|m| m.entries.as_slice()).unwrap_or(&[]);
     let old_index: std::collections::HashMap<&str, usize> =

@@ -10,9 +10,8 @@ use dynwalk_analyzer::patch::{self, FileChange, Fuzz};
 use dynwalk_analyzer::plan::{derive_plan, Plan, THREAD_STARTERS};
 use dynwalk_analyzer::scope::{chain_seeds, seed_words};
 
-use crate::cache::Cache;
 use crate::error::CliError;
-use crate::load::{load, LoadOptions};
+use crate::load::{load_from, LoadOptions};
 use crate::scope::{load_scoped, ScopeStats, Scoped, Start, TreeText};
 use crate::source::TreeSource;
 
@@ -124,14 +123,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             let tp = std::time::Instant::now();
             let files = source.c_files()?;
             let text = TreeText::new(source.clone(), files);
-            let fp = config.as_ref().map(|c| c.fingerprint()).unwrap_or(0);
-            let cache = a.load.use_cache.then(|| {
-                Cache::for_tree(
-                    &a.load.cache_root.clone().unwrap_or_else(crate::load::default_cache_root),
-                    &source.cache_key(),
-                    fp,
-                )
-            });
+            let cache = a.load.cache(&source, config.as_ref());
             if let Some(c) = &cache {
                 let (_, fresh) = text.prepare(c.load_text().unwrap_or_default());
                 if let Some(entries) = fresh {
@@ -164,7 +156,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let (db, text, scope) = match scoped {
         Some(s) => s,
         None => {
-            let l = load(&a.load, true)?;
+            let l = load_from(&a.load, source.clone(), config.clone(), true)?;
             // The text index of a scoped attempt still serves the plan's text searches.
             let text = match prepared {
                 Some(t) => t,
