@@ -105,8 +105,8 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             new.as_ref().map(|f| (new_text.as_bytes(), f.as_ref())),
             &mut changes,
         );
-        if !creates {
-            patched.push(old_path);
+        if let Some(f) = &old {
+            patched.push((old_path, f.clone()));
         }
         if let Some(f) = new {
             new_facts.push((path, f));
@@ -137,7 +137,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             let cache = cache.and_then(|c| c.load_manifest().map(|m| (c, m)));
             let prepare_ms = tp.elapsed().as_millis();
             let budget = text.files.len() / 4;
-            let start = Start { seeds, chains, must: &patched, prefetch: THREAD_STARTERS, depth: a.depth, budget };
+            let start = Start { seeds, chains, must: patched, prefetch: THREAD_STARTERS, depth: a.depth, budget };
             match load_scoped(&text, config.as_ref(), cache, start)? {
                 Scoped::Loaded(db, stats) => {
                     let stats = ScopeStats { prepare_ms, ..stats };

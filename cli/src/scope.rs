@@ -305,8 +305,9 @@ pub struct Start<'a> {
     pub seeds: BTreeSet<String>,
     /// Names whose clone chains are followed at any depth (`scope::chain_seeds`).
     pub chains: BTreeSet<String>,
-    /// Files loaded whatever they mention (the patched files).
-    pub must: &'a [String],
+    /// Files loaded whatever they mention, with their facts: the patched files, whose
+    /// old facts the caller has already extracted.
+    pub must: Vec<(String, Arc<FileFacts>)>,
     /// Words whose files the plan will ask for later: searched in the first round.
     pub prefetch: &'a [&'a str],
     /// How many calls from the seeds callers are searched.
@@ -338,15 +339,16 @@ pub fn load_scoped(
     let index: HashMap<&str, usize> = text.files.iter().enumerate().map(|(i, f)| (f.rel.as_str(), i)).collect();
     let mut db = AnalysisDb::new(config.cloned());
     db.set_known_includes(text.includes());
-    let mut loaded: HashMap<usize, Arc<FileFacts>> = HashMap::new();
+    let mut loaded: HashMap<usize, Arc<FileFacts>> =
+        must.into_iter().filter_map(|(p, f)| index.get(p.as_str()).map(|&i| (i, f))).collect();
+    stats.parsed = loaded.len();
     let mut searched: BTreeSet<String> = BTreeSet::new();
     // Each name's distance in calls from the seeds, and the names searched at any depth.
     let mut dist: BTreeMap<String, u32> = seeds.iter().map(|s| (s.clone(), 0)).collect();
     let mut always: BTreeSet<String> = chain_seeds;
     let seed_set = seeds.clone();
     let mut frontier = seeds;
-    let mut pending: Vec<(usize, Option<Arc<[u8]>>)> =
-        must.iter().filter_map(|p| index.get(p.as_str()).map(|&i| (i, None))).collect();
+    let mut pending: Vec<(usize, Option<Arc<[u8]>>)> = Vec::new();
     let mut first = true;
     loop {
         // Search the files not yet loaded for the new names.
@@ -358,7 +360,8 @@ pub fn load_scoped(
             words.extend(prefetch.iter().map(|w| w.to_string()));
         }
         if !words.is_empty() {
-            let skip: HashSet<usize> = loaded.keys().copied().collect();
+            // The first round searches every file: it also answers the prefetched words.
+            let skip: HashSet<usize> = if first { HashSet::new() } else { loaded.keys().copied().collect() };
             let hits = text.scan(&words, &skip)?;
             if first {
                 text.remember(&words, n, &hits);
@@ -436,16 +439,6 @@ pub fn load_scoped(
             .map(|(w, _)| w.clone())
             .collect();
         stats.graph_ms += t2.elapsed().as_millis();
-        if std::env::var_os("DYNWALK_TRACE").is_some() {
-            eprintln!(
-                "scope: round {} loaded {} files ({added} new), {} names searched, {} next; {:?}",
-                stats.rounds,
-                loaded.len(),
-                searched.len(),
-                frontier.len(),
-                (stats.scan_ms, stats.load_ms, stats.graph_ms)
-            );
-        }
         if frontier.is_empty() {
             break;
         }
