@@ -37,9 +37,22 @@ pub struct Scope {
     pub total_ms: u128,
 }
 
+/// One file as the patch leaves it (`verify` compiles these texts).
+pub struct PatchedFile {
+    pub path: String,
+    /// The path before a rename (else `path`).
+    pub old_path: String,
+    /// The patched text; `None` when the patch deletes the file.
+    pub new_text: Option<String>,
+    /// Each hunk's (old start, old length, new start, new length).
+    pub hunks: Vec<(u64, u64, u64, u64)>,
+}
+
 pub struct Planned {
     pub plan: Plan,
     pub source: Arc<TreeSource>,
+    /// Every file the patch touches, patched in memory (nothing is written).
+    pub files: Vec<PatchedFile>,
     pub notes: Vec<patch::ApplyNote>,
     pub subjects: Vec<String>,
     pub cves: Vec<String>,
@@ -65,6 +78,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let fuzz = a.fuzz.then_some(Fuzz { max_offset: usize::MAX, max_fuzz: 2 });
     let mut changes = ChangeSet::default();
     let mut notes = Vec::new();
+    let mut files = Vec::new();
     let mut new_facts = Vec::new();
     let mut patched = Vec::new();
     for fp in &parsed.files {
@@ -91,6 +105,16 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             _ => patch::apply(&old_text, fp, fuzz).map_err(|e| CliError::NoApply(e.to_string()))?,
         };
         notes.extend(n);
+        files.push(PatchedFile {
+            path: path.clone(),
+            old_path: old_path.clone(),
+            new_text: (fp.change != FileChange::Delete).then(|| new_text.clone()),
+            hunks: fp
+                .hunks
+                .iter()
+                .map(|h| (h.old_start as u64, h.old_len as u64, h.new_start as u64, h.new_len as u64))
+                .collect(),
+        });
         let kind = file_kind(&path);
         if kind != "c" {
             changes.other_files.push((path.clone(), kind));
@@ -176,7 +200,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let plan = derive_plan(&db, changes, &new_facts, &text, a.depth);
     let mut scope = Scope { total_ms: t0.elapsed().as_millis(), ..scope };
     scope.stats.plan_ms = tq.elapsed().as_millis();
-    Ok(Planned { plan, source, notes, subjects: parsed.subjects, cves: parsed.cves, scope })
+    Ok(Planned { plan, source, files, notes, subjects: parsed.subjects, cves: parsed.cves, scope })
 }
 
 /// A patch path must stay inside the tree.

@@ -4,10 +4,9 @@
 //! (docs/exit-codes.md).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use dynwalk_analyzer::changes::FnChangeKind;
-use dynwalk_analyzer::patch::{self, FileChange, Fuzz};
 use dynwalk_verify::compare::PlanItems;
 use dynwalk_verify::kbuild::KbuildOptions;
 use dynwalk_verify::{ObjectStatus, Report, Request, VerifyError};
@@ -48,7 +47,7 @@ pub fn run(mut a: VerifyArgs) -> Result<(Planned, Report), CliError> {
         CliError::Input("verify needs a kernel .config (--config); none found under /lib/modules/*/build".into())
     })?;
     let planned = plan_cmd::run(&a.plan)?;
-    let (patched, hunks) = patched_files(&tree, &a.plan)?;
+    let (patched, hunks) = patched_files(&planned);
     let req = Request {
         kbuild: KbuildOptions {
             tree,
@@ -68,36 +67,20 @@ pub fn run(mut a: VerifyArgs) -> Result<(Planned, Report), CliError> {
     Ok((planned, report))
 }
 
-/// The patched bytes of every file the patch changes, and each file's hunk lines.
+/// The patched bytes of every file the patch changes (as `plan` applied it), and each
+/// file's hunk lines.
 #[allow(clippy::type_complexity)]
-fn patched_files(
-    tree: &Path,
-    a: &PlanArgs,
-) -> Result<(Vec<(String, Option<Vec<u8>>)>, BTreeMap<String, Vec<(u64, u64, u64, u64)>>), CliError> {
-    let text = std::fs::read(&a.patch).map_err(|e| CliError::Input(format!("{}: {e}", a.patch)))?;
-    let parsed =
-        patch::parse(&String::from_utf8_lossy(&text), a.strip).map_err(|e| CliError::BadPatch(e.to_string()))?;
-    let fuzz = a.fuzz.then_some(Fuzz { max_offset: 1000, max_fuzz: 2 });
+fn patched_files(p: &Planned) -> (Vec<(String, Option<Vec<u8>>)>, BTreeMap<String, Vec<(u64, u64, u64, u64)>>) {
     let mut files = Vec::new();
     let mut hunks = BTreeMap::new();
-    for fp in &parsed.files {
-        let path = fp.path().to_string();
-        let old_path = fp.old_path.clone().unwrap_or_else(|| path.clone());
-        let old =
-            std::fs::read(tree.join(&old_path)).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-        let new = match fp.change {
-            FileChange::Delete => None,
-            _ if fp.hunks.is_empty() => Some(old.clone().into_bytes()),
-            _ => Some(patch::apply(&old, fp, fuzz).map_err(|e| CliError::NoApply(e.to_string()))?.0.into_bytes()),
-        };
-        if old_path != path {
-            files.push((old_path, None));
+    for f in &p.files {
+        if f.old_path != f.path {
+            files.push((f.old_path.clone(), None));
         }
-        let h = fp.hunks.iter().map(|h| (h.old_start as u64, h.old_len as u64, h.new_start as u64, h.new_len as u64));
-        hunks.insert(path.clone(), h.collect());
-        files.push((path, new));
+        hunks.insert(f.path.clone(), f.hunks.clone());
+        files.push((f.path.clone(), f.new_text.clone().map(String::into_bytes)));
     }
-    Ok((files, hunks))
+    (files, hunks)
 }
 
 /// The analyzer's plan, lowered to the plain data the verifier compares against.
