@@ -67,6 +67,42 @@ struct LoadArgs {
     format: Format,
 }
 
+/// A tree and a patch to plan: shared by `plan` and `verify`.
+#[derive(clap::Args)]
+struct PatchArgs {
+    /// The kernel tree the patch applies to: a directory, or (for `plan`) a git revision
+    /// (tag, branch, commit) of `--repo`, read from the repository's objects.
+    #[arg(long = "from")]
+    from: PathBuf,
+    /// A unified diff or git format-patch mail(s); `-` reads stdin.
+    #[arg(long)]
+    patch: String,
+    /// Strip this many leading path components from the patch's paths.
+    #[arg(short = 'p', default_value_t = 1)]
+    strip: usize,
+    /// Allow hunks to move (anywhere in the file) and to ignore up to 2 context lines, as
+    /// patch(1) does.
+    #[arg(long)]
+    fuzz: bool,
+    /// How many calls up from the replaced functions to look for code that never
+    /// quiesces.
+    #[arg(long, default_value_t = dynwalk_analyzer::plan::DEFAULT_SEARCH_DEPTH)]
+    depth: u32,
+}
+
+impl PatchArgs {
+    fn plan_args(self, o: &LoadArgs, whole_tree: bool) -> plan_cmd::PlanArgs {
+        plan_cmd::PlanArgs {
+            load: opts(&self.from, o, false),
+            patch: self.patch,
+            strip: self.strip,
+            fuzz: self.fuzz,
+            whole_tree,
+            depth: self.depth,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Index a tree: extract facts from every .c/.h file, build the graphs, print counts.
@@ -91,19 +127,8 @@ enum Cmd {
     /// What a live update of a patch needs: redirections, clones, changed types,
     /// quiescence conditions, hazards.
     Plan {
-        /// The kernel tree the patch applies to: a directory, or a git revision (tag,
-        /// branch, commit) of `--repo`, read from the repository's objects.
-        #[arg(long = "from")]
-        from: PathBuf,
-        /// A unified diff or git format-patch mail(s); `-` reads stdin.
-        #[arg(long)]
-        patch: String,
-        /// Strip this many leading path components from the patch's paths.
-        #[arg(short = 'p', default_value_t = 1)]
-        strip: usize,
-        /// Allow hunks to move and to ignore up to 2 context lines, as patch(1) does.
-        #[arg(long)]
-        fuzz: bool,
+        #[command(flatten)]
+        p: PatchArgs,
         /// Load (and index) the whole tree, rather than only the files that mention what
         /// the plan needs (see docs/architecture.md, "Scoped plans").
         #[arg(long)]
@@ -111,10 +136,6 @@ enum Cmd {
         /// Print how much of the tree was read, and timings, to stderr.
         #[arg(long)]
         stats: bool,
-        /// How many calls up from the replaced functions to look for code that never
-        /// quiesces.
-        #[arg(long, default_value_t = dynwalk_analyzer::plan::DEFAULT_SEARCH_DEPTH)]
-        depth: u32,
         #[command(flatten)]
         o: LoadArgs,
     },
@@ -122,16 +143,8 @@ enum Cmd {
     /// affect before and after with kbuild, compare them function by function, print the
     /// misses and over-approximations (exit 10 misses, 11 over-approximations, 12 both).
     Verify {
-        /// The kernel tree folder the patch applies to.
-        #[arg(long = "from")]
-        from: PathBuf,
-        /// A unified diff or git format-patch mail(s).
-        #[arg(long)]
-        patch: String,
-        #[arg(short = 'p', default_value_t = 1)]
-        strip: usize,
-        #[arg(long)]
-        fuzz: bool,
+        #[command(flatten)]
+        p: PatchArgs,
         /// Where prepared trees and objects are cached (default: $XDG_CACHE_HOME/dynwalk/verify).
         #[arg(long)]
         kbuild: Option<PathBuf>,
@@ -304,10 +317,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Cmd::Plan { from, patch, strip, fuzz, whole_tree, stats, depth, o } => {
+        Cmd::Plan { p, whole_tree, stats, o } => {
             let format = o.format;
-            let load = opts(&from, &o, false);
-            let p = plan_cmd::run(&plan_cmd::PlanArgs { load, patch, strip, fuzz, whole_tree, depth })?;
+            let p = plan_cmd::run(&p.plan_args(&o, whole_tree))?;
             if stats {
                 let s = serde_json::to_string(&p.scope).map_err(|e| CliError::Input(e.to_string()))?;
                 eprintln!("stats: {s}");
@@ -329,16 +341,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Cmd::Verify { from, patch, strip, fuzz, kbuild, header_cap, jobs, o } => {
+        Cmd::Verify { p, kbuild, header_cap, jobs, o } => {
             let format = o.format;
-            let plan = plan_cmd::PlanArgs {
-                load: opts(&from, &o, false),
-                patch,
-                strip,
-                fuzz,
-                whole_tree: false,
-                depth: dynwalk_analyzer::plan::DEFAULT_SEARCH_DEPTH,
-            };
+            let plan = p.plan_args(&o, false);
             let (p, r) = verify_cmd::run(verify_cmd::VerifyArgs { plan, kbuild, header_cap, jobs })?;
             if format == Format::Json {
                 json(&r)?;
