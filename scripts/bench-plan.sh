@@ -18,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TREE="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/dynwalk/linux-6.1}"
 [ -d "$TREE/kernel" ] || { echo "bench-plan: no kernel tree at $TREE (run scripts/fetch-corpora.sh)" >&2; exit 2; }
+[ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q install --no-install-recommends time >/dev/null
 cargo build -q --release -p dynwalk
 BIN="$PWD/target/release/dynwalk"
 W="$(mktemp -d)"

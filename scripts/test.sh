@@ -11,6 +11,8 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 # `dynwalk verify` configures and compiles kernel objects with kbuild.
 for tool in flex bison bc; do command -v $tool >/dev/null || need+=($tool); done
+# The Debian series jobs move their work tree on with patch(1).
+command -v patch >/dev/null || need+=(patch)
 for pkg in libelf-dev libssl-dev; do dpkg -s $pkg >/dev/null 2>&1 || need+=($pkg); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "test: installing ${need[*]}"
