@@ -51,6 +51,8 @@ pub struct Kbuild {
     pub jobs: u32,
     /// The resolved configuration (after `olddefconfig`).
     pub config: BTreeMap<String, String>,
+    /// The user's .config with [`CONFIG_OVERRIDES`]: what `olddefconfig` starts from.
+    config_text: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,12 +106,12 @@ pub fn prepare(o: &KbuildOptions) -> Result<Kbuild, VerifyError> {
     std::fs::create_dir_all(&entry).map_err(|e| io(&entry, e))?;
     let mut config_text = config.clone();
     config_text.extend_from_slice(CONFIG_OVERRIDES.as_bytes());
-    let k = Kbuild { tree: tree.clone(), entry, jobs: o.jobs.max(1), config: BTreeMap::new() };
-    k.prepare_out(&k.tree, &k.out(Side::Before), &config_text)?;
+    let k = Kbuild { tree: tree.clone(), entry, jobs: o.jobs.max(1), config: BTreeMap::new(), config_text };
+    k.prepare_out(&k.tree, &k.out(Side::Before), &k.config_text)?;
     if !k.after_src().join("Makefile").exists() {
         k.stage_after(&[])?;
     }
-    k.prepare_out(&k.after_src(), &k.out(Side::After), &config_text)?;
+    k.prepare_out(&k.after_src(), &k.out(Side::After), &k.config_text)?;
     let resolved = std::fs::read_to_string(k.out(Side::Before).join(".config")).map_err(|e| io(&k.entry, e))?;
     Ok(Kbuild { config: crate::configured::read_config(&resolved), ..k })
 }
@@ -141,6 +143,13 @@ impl Kbuild {
             std::fs::remove_dir_all(out).map_err(|e| io(out, e))?;
         }
         std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+        self.configure(src, out, config)?;
+        std::fs::write(out.join(MARKER), LAYOUT).map_err(|e| io(out, e))
+    }
+
+    /// Writes `.config` into `out` and resolves it against `src`'s Kconfig files
+    /// (`olddefconfig`, then `prepare` for the generated headers).
+    fn configure(&self, src: &Path, out: &Path, config: &[u8]) -> Result<(), VerifyError> {
         std::fs::write(out.join(".config"), config).map_err(|e| io(out, e))?;
         for target in ["olddefconfig", "prepare"] {
             let (ok, log, _) = self.make(src, out, &[target.to_string()], false)?;
@@ -148,7 +157,7 @@ impl Kbuild {
                 return Err(VerifyError::Build(format!("`make {target}` of {} failed:\n{log}", src.display())));
             }
         }
-        std::fs::write(out.join(MARKER), LAYOUT).map_err(|e| io(out, e))
+        Ok(())
     }
 
     /// Runs make in `out` for `src`; returns success, the tail of its error output, and
@@ -176,7 +185,10 @@ impl Kbuild {
     /// Re-creates `after-src/` as a hard-link copy of the tree, then replaces the patched
     /// files by new files (`None`: the patch deletes it). Files patched by the previous
     /// run are copied rather than linked, with a new time, so make rebuilds whatever was
-    /// generated from their patched version.
+    /// generated from their patched version. When this patch or the previous one touches
+    /// a `Kconfig` file, the after side's configuration is resolved again from the user's
+    /// .config against the patched Kconfig files: an option the patch adds gets the value
+    /// the .config gives it (or its default), not the before tree's "unknown, dropped".
     pub fn stage_after(&self, patched: &[(String, Option<Vec<u8>>)]) -> Result<(), VerifyError> {
         let dst = self.after_src();
         let list = self.entry.join("after-src.patched");
@@ -202,7 +214,12 @@ impl Kbuild {
             replace(&dst.join(rel), bytes.as_deref())?;
         }
         let names: Vec<&str> = patched.iter().map(|(r, _)| r.as_str()).collect();
-        std::fs::write(&list, names.join("\n")).map_err(|e| io(&list, e))
+        std::fs::write(&list, names.join("\n")).map_err(|e| io(&list, e))?;
+        let out = self.out(Side::After);
+        if out.join(MARKER).exists() && previous.lines().chain(names.iter().copied()).any(is_kconfig) {
+            self.configure(&dst, &out, &self.config_text)?;
+        }
+        Ok(())
     }
 
     /// Builds objects (`dir/file.o`) on one side. On the after side every object is
@@ -246,6 +263,11 @@ impl Kbuild {
         }
         Ok(b)
     }
+}
+
+/// `Kconfig`, `Kconfig.debug`, ...: the files that declare configuration options.
+fn is_kconfig(rel: &str) -> bool {
+    rel.rsplit('/').next().is_some_and(|f| f.starts_with("Kconfig"))
 }
 
 fn replace(path: &Path, bytes: Option<&[u8]>) -> Result<(), VerifyError> {

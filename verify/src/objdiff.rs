@@ -185,15 +185,27 @@ pub fn read_functions(bytes: &[u8]) -> Result<ObjFunctions, VerifyError> {
     let resolver = Resolver { file: &file, symbols };
     let mut out = ObjFunctions::default();
     let mut relocs_of: BTreeMap<usize, Vec<Reloc>> = BTreeMap::new();
+    // Aliases (`int init_module(void) __attribute__((alias("phy_module_init")))`) share
+    // their function's code: one piece per (section, address, size), named by the local
+    // symbol when there is one (the C function the alias points at).
+    let mut texts: BTreeMap<(usize, u64, u64), (bool, String, SectionIndex)> = BTreeMap::new();
     for s in file.symbols() {
         if s.kind() != SymbolKind::Text || !s.is_definition() || s.size() == 0 {
             continue;
         }
         let (Some(si), Ok(name)) = (s.section_index(), s.name()) else { continue };
+        let cand = (!s.is_local(), name.to_string(), si);
+        let e = texts.entry((si.0, s.address(), s.size())).or_insert_with(|| cand.clone());
+        if (cand.0, &cand.1) < (e.0, &e.1) {
+            *e = cand;
+        }
+    }
+    for ((_, address, size), (_, name, si)) in texts {
+        let name = name.as_str();
         let sec = file.section_by_index(si).map_err(|e| VerifyError::Object(e.to_string()))?;
         let data = sec.data().map_err(|e| VerifyError::Object(e.to_string()))?;
         let relocs = relocs_of.entry(si.0).or_insert_with(|| section_relocs(&file, &sec));
-        let (start, end) = (s.address(), s.address() + s.size());
+        let (start, end) = (address, address + size);
         let Some(code) = data.get(start as usize..end as usize) else {
             return Err(VerifyError::Object(format!("{name}: symbol outside its section")));
         };

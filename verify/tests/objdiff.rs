@@ -138,3 +138,16 @@ fn merged_strings_are_named_by_content_not_by_the_section_gcc_names_after_a_func
     assert_eq!(class_of(&d, "first"), FnClass::Removed);
     assert_eq!(class_of(&d, "second"), FnClass::Unchanged, "{d:#?}");
 }
+
+#[test]
+fn an_alias_is_the_function_it_points_at_not_a_second_change() {
+    // What `module_init(phy_module_init)` makes: a global alias of a static function.
+    let src = |n: u32| {
+        format!(
+            "extern int reg(void *p, int n);\nextern char tbl[];\nstatic int phy_module_init(void) {{ return reg(tbl, {n}); }}\nint init_module(void) __attribute__((alias(\"phy_module_init\")));\n"
+        )
+    };
+    let d = diff_with(&src(20), &src(17), &NoLines);
+    assert_eq!(class_of(&d, "phy_module_init"), FnClass::Changed);
+    assert!(d.iter().all(|x| x.function != "init_module"), "the alias is folded into its function: {d:#?}");
+}
