@@ -88,8 +88,12 @@ pub struct GlobalChange {
     pub line: u32,
     /// The function holding a static local.
     pub function: Option<String>,
-    /// `added`, `removed`, `initializer`, `type`
+    /// `added`, `removed`, `initializer`, `length` (an array declared without a length
+    /// whose initializer has another number of elements), `type`
     pub change: &'static str,
+    /// For `length`: the element counts before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<[u32; 2]>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -378,18 +382,26 @@ fn classify_globals(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet)
     let og: BTreeMap<_, _> = o.f.globals.iter().filter(|g| !g.is_extern).map(|g| (key(o, g), g)).collect();
     let ng: BTreeMap<_, _> = n.f.globals.iter().filter(|g| !g.is_extern).map(|g| (key(n, g), g)).collect();
     for ((name, func), g) in &ng {
+        let mut length = None;
         let change = match og.get(&(name.clone(), func.clone())) {
             None => "added",
             Some(x) if o.f.name(x.ty) != n.f.name(g.ty) => "type",
+            Some(x) if x.init_len.is_some() && g.init_len.is_some() && x.init_len != g.init_len => {
+                length = x.init_len.zip(g.init_len).map(|(a, b)| [a, b]);
+                "length"
+            }
             Some(x) if x.init_hash != g.init_hash => "initializer",
             _ => continue,
         };
+        // The place in the tree (the running kernel) when the variable is there already.
+        let line = og.get(&(name.clone(), func.clone())).map_or(g.pos.line, |x| x.pos.line);
         out.globals.push(GlobalChange {
             name: name.clone(),
             file: path.into(),
-            line: g.pos.line,
+            line,
             function: func.clone(),
             change,
+            length,
         });
     }
     for ((name, func), g) in &og {
@@ -400,6 +412,7 @@ fn classify_globals(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet)
                 line: g.pos.line,
                 function: func.clone(),
                 change: "removed",
+                length: None,
             });
         }
     }

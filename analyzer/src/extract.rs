@@ -406,6 +406,14 @@ impl<'a> Extractor<'a> {
             }
             let init_hash = value.map(|v| token_hash(&self.src[v.start_byte()..v.end_byte()])).unwrap_or(0);
             let ty = format!("{base}{marks}");
+            let init_len = match value {
+                Some(v) if v.kind() == "initializer_list" && marks.trim_end().ends_with("[]") => {
+                    let mut c = v.walk();
+                    let n = v.named_children(&mut c).filter(|e| e.kind() != "comment").count();
+                    Some(n as u32)
+                }
+                _ => None,
+            };
             let g = Global {
                 name: self.sym(&name),
                 ty: self.sym(&ty),
@@ -414,6 +422,7 @@ impl<'a> Extractor<'a> {
                 is_extern,
                 in_function,
                 init_hash,
+                init_len,
                 conditional: self.cond(d.start_byte()),
             };
             self.f.globals.push(g);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the facts encoding; bump on any change of these types (the on-disk cache
 /// refuses entries of another version and re-extracts them).
-pub const FACTS_VERSION: u32 = 5;
+pub const FACTS_VERSION: u32 = 6;
 
 /// Index into [`FileFacts::names`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -286,6 +286,10 @@ pub struct Global {
     pub in_function: Option<u32>,
     /// Hash of the initializer text (0 when there is none).
     pub init_hash: u64,
+    /// For an array declared without a length (`struct phy_driver drivers[] = {...}`):
+    /// the number of elements its initializer list has in the active branches, which is
+    /// the array's length.
+    pub init_len: Option<u32>,
     pub conditional: bool,
 }
 

@@ -2,6 +2,7 @@
 //!
 //! No IO happens here: callers hand in bytes (see `docs/architecture.md`).
 
+pub mod expand;
 pub mod extract;
 pub mod facts;
 pub mod lex;

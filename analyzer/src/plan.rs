@@ -12,13 +12,14 @@ use serde::Serialize;
 
 use crate::changes::{ChangeSet, FnChangeKind};
 use crate::db::{call_graph, file_facts, symbol_table, AnalysisDb, Db};
+use crate::expand::{self, definitions_in, DefinedFn, MacroText};
 use crate::facts::FnAttrs;
 use crate::lex::{Lexer, Tok};
 use crate::query::{self, AccessSite};
 use crate::symbols::strip_type;
 
 /// Version of the plan's JSON form (docs/plan-format.md, docs/plan.schema.json).
-pub const PLAN_VERSION: u32 = 2;
+pub const PLAN_VERSION: u32 = 3;
 
 /// How many calls up from a replaced function the quiescence search looks for threads
 /// that never quiesce, by default (`--depth`).
@@ -30,6 +31,11 @@ pub trait TextSource {
     fn files_mentioning(&self, word: &str) -> Vec<(String, Arc<[u8]>)>;
     /// One file's text.
     fn read(&self, path: &str) -> Option<Arc<[u8]>>;
+    /// Headers that may define the macro `name` (they mention it). The default reads
+    /// every file mentioning it; a source with an index can search headers only.
+    fn headers_mentioning(&self, name: &str) -> Vec<(String, Arc<[u8]>)> {
+        self.files_mentioning(name).into_iter().filter(|(p, _)| p.ends_with(".h")).collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -182,9 +188,108 @@ struct Ctx<'a> {
     plan: Plan,
     clone_set: BTreeMap<(String, String), usize>,
     depth: u32,
+    /// Macro definitions read so far, by (name, after the patch).
+    macro_texts: BTreeMap<(String, bool), Vec<MacroText>>,
+    /// The patched files' texts after the patch.
+    new_texts: BTreeMap<String, Arc<[u8]>>,
 }
 
+/// A function that a macro invocation at file scope defines.
+struct MacroDefined {
+    function: DefinedFn,
+    /// The invocation as written: `module_phy_driver(marvell_drivers)`.
+    invocation: String,
+    place: Place,
+}
+
+/// Macros an expansion leaves as written: the plan reads `ARRAY_SIZE(x)` as a size use.
+const KEEP_UNEXPANDED: &[&str] = &["ARRAY_SIZE"];
+
+/// The most macros one file-scope invocation expands.
+const EXPANSION_BUDGET: usize = 32;
+
 impl Ctx<'_> {
+    /// A file's text in the tree, or after the patch (`after`) when the patch changes it.
+    fn text_of(&self, path: &str, after: bool) -> Option<Arc<[u8]>> {
+        match self.new_texts.get(path) {
+            Some(t) if after => Some(t.clone()),
+            _ => self.src.read(path),
+        }
+    }
+
+    /// The definitions of macro `name` in the tree, or after the patch (`after`): in
+    /// `own` (the invoking file's text) first, then in the loaded files that define it,
+    /// then in the headers that mention it.
+    fn macro_definitions(&mut self, name: &str, own: &[u8], after: bool) -> Vec<MacroText> {
+        let local = definitions_in(own, name);
+        if !local.is_empty() {
+            return local;
+        }
+        let key = (name.to_string(), after);
+        if let Some(d) = self.macro_texts.get(&key) {
+            return d.clone();
+        }
+        let table = symbol_table(self.db, self.db.workspace());
+        let mut paths: Vec<String> = table
+            .id(name)
+            .and_then(|id| table.macros.get(&id))
+            .map(|defs| defs.iter().map(|d| table.paths[d.file as usize].clone()).collect())
+            .unwrap_or_default();
+        paths.sort();
+        paths.dedup();
+        let mut found: Vec<MacroText> =
+            paths.iter().filter_map(|p| self.text_of(p, after)).flat_map(|t| definitions_in(&t, name)).collect();
+        if found.is_empty() {
+            let mut hs = self.src.headers_mentioning(name);
+            hs.sort_by(|a, b| a.0.cmp(&b.0));
+            for (p, t) in hs {
+                let t = if after { self.text_of(&p, true).unwrap_or(t) } else { t };
+                found.extend(definitions_in(&t, name));
+            }
+        }
+        self.macro_texts.insert(key, found.clone());
+        found
+    }
+
+    /// The functions defined by the file-scope macro invocations of `path` (in the tree)
+    /// that `pick` accepts, given the macro's name and its arguments' text. With
+    /// `only_changed`, only those whose expansion after the patch differs (another body,
+    /// or gone), the invocation itself being the tree's.
+    fn macro_defined(
+        &mut self,
+        path: &str,
+        pick: &dyn Fn(&str, &[String]) -> bool,
+        only_changed: bool,
+    ) -> Vec<MacroDefined> {
+        let Some(file) = self.db.files().iter().find(|f| *f.path(self.db) == path).copied() else { return vec![] };
+        let Some(text) = self.src.read(path) else { return vec![] };
+        let facts = file_facts(self.db, file);
+        let mut out = Vec::new();
+        for c in facts.calls.iter().filter(|c| c.caller.is_none() && c.kind == crate::facts::CallKind::Direct) {
+            let Some((name, args)) = expand::invocation_at(&text, c.pos.offset as usize) else { continue };
+            if name != facts.name(c.callee) || !pick(&name, &args) {
+                continue;
+            }
+            let mut defined = |after: bool| {
+                let own = self.text_of(path, after).unwrap_or_else(|| text.clone());
+                let mut lookup = |n: &str| self.macro_definitions(n, &own, after);
+                expand::defined_functions(&expand::expand(&name, &args, &mut lookup, KEEP_UNEXPANDED, EXPANSION_BUDGET))
+            };
+            let before = defined(false);
+            let after = if only_changed { defined(true) } else { Vec::new() };
+            let invocation = format!("{name}({})", args.join(", "));
+            for function in before {
+                if only_changed && after.iter().any(|a| a.name == function.name && a.body == function.body) {
+                    continue;
+                }
+                let place =
+                    Place { function: function.name.clone(), file: path.to_string(), line: c.pos.line, col: c.pos.col };
+                out.push(MacroDefined { function, invocation: invocation.clone(), place });
+            }
+        }
+        out
+    }
+
     fn place_of(&self, n: NodeIndex) -> Place {
         let g = call_graph(self.db, self.db.workspace());
         let node = g.graph[n];
@@ -286,13 +391,20 @@ impl Ctx<'_> {
     }
 }
 
-/// Derives the plan. `db` holds the tree before the patch; `new_facts` are the patched
-/// files' facts after it (for accesses of new fields); `depth` bounds the quiescence
-/// search (see [`DEFAULT_SEARCH_DEPTH`]).
+/// A C file or header as the patch leaves it.
+pub struct NewFile {
+    pub path: String,
+    pub facts: Arc<crate::FileFacts>,
+    pub text: Arc<[u8]>,
+}
+
+/// Derives the plan. `db` holds the tree before the patch; `new_files` are the patched
+/// files after it (for accesses of new fields, and for what changed macros expand to);
+/// `depth` bounds the quiescence search (see [`DEFAULT_SEARCH_DEPTH`]).
 pub fn derive_plan(
     db: &AnalysisDb,
     changes: ChangeSet,
-    new_files: &[(String, Arc<crate::FileFacts>)],
+    new_files: &[NewFile],
     src: &dyn TextSource,
     depth: u32,
 ) -> Plan {
@@ -302,9 +414,12 @@ pub fn derive_plan(
         plan: Plan { schema_version: PLAN_VERSION, changes, ..Default::default() },
         clone_set: BTreeMap::new(),
         depth,
+        macro_texts: BTreeMap::new(),
+        new_texts: new_files.iter().map(|f| (f.path.clone(), f.text.clone())).collect(),
     };
     redirections_and_inline_clones(&mut cx);
     macro_and_constant_users(&mut cx);
+    array_length_users(&mut cx);
     type_plans(&mut cx, new_files);
     quiescence(&mut cx);
     hazards(&mut cx);
@@ -391,6 +506,17 @@ fn macro_and_constant_users(cx: &mut Ctx<'_>) {
         names.sort();
         names.dedup();
         for name in names {
+            // Functions that an invocation at file scope defines (`module_phy_driver(x);`).
+            for (path, _) in cx.src.files_mentioning(&name) {
+                for d in cx.macro_defined(&path, &|n, _| n == name, true) {
+                    let via = if name == m.name { String::new() } else { format!(" (through {name})") };
+                    let why = format!(
+                        "{kind} {} changed; {} is defined by {} at line {}{via} and its expansion changes",
+                        m.name, d.function.name, d.invocation, d.place.line
+                    );
+                    cx.add_clone(d.place, vec![why]);
+                }
+            }
             for p in functions_mentioning(cx, &name) {
                 let nodes = cx.nodes_named(&p.function, Some(&p.file));
                 let via = if name == m.name { String::new() } else { format!(" through {name}") };
@@ -414,7 +540,63 @@ fn macro_and_constant_users(cx: &mut Ctx<'_>) {
     }
 }
 
-fn type_plans(cx: &mut Ctx<'_>, new_files: &[(String, Arc<crate::FileFacts>)]) {
+/// Users of the length of an array whose initializer gained or lost elements: functions
+/// taking `sizeof(a)` or `ARRAY_SIZE(a)` (the length is a constant in their code), and
+/// functions that a file-scope macro invocation naming the array defines and that take
+/// its size (`module_phy_driver(drivers)` passes `ARRAY_SIZE(drivers)` on).
+fn array_length_users(cx: &mut Ctx<'_>) {
+    let globals = cx.plan.changes.globals.clone();
+    for g in globals.iter().filter(|g| g.change == "length" && g.function.is_none()) {
+        let counts = g.length.map(|[a, b]| format!(" ({a} -> {b} elements)")).unwrap_or_default();
+        let is_static = cx.db.files().iter().find(|f| *f.path(cx.db) == g.file).is_some_and(|&f| {
+            let facts = file_facts(cx.db, f);
+            facts.globals.iter().any(|x| x.is_static && x.in_function.is_none() && facts.name(x.name) == g.name)
+        });
+        let mut paths: Vec<String> = if is_static {
+            vec![g.file.clone()]
+        } else {
+            cx.src.files_mentioning(&g.name).into_iter().map(|(p, _)| p).collect()
+        };
+        paths.sort();
+        paths.dedup();
+        for path in paths {
+            let Some(file) = cx.db.files().iter().find(|f| *f.path(cx.db) == path).copied() else { continue };
+            let Some(text) = cx.src.read(&path) else { continue };
+            let facts = file_facts(cx.db, file);
+            for f in &facts.functions {
+                let body = &text[(f.body.0 as usize).min(text.len())..(f.body.1 as usize).min(text.len())];
+                if !expand::takes_size_of(&expand::tokens(body), &g.name) {
+                    continue;
+                }
+                let name = facts.name(f.name).to_string();
+                let why = format!("{}{counts} changes length; {name} takes its size", g.name);
+                let nodes = cx.nodes_named(&name, Some(&path));
+                if nodes.iter().any(|&n| cx.is_inlined(n)) {
+                    cx.clone_callers(&nodes, why);
+                } else {
+                    let place =
+                        Place { function: name, file: path.clone(), line: f.name_pos.line, col: f.name_pos.col };
+                    cx.add_clone(place, vec![why]);
+                }
+            }
+            let word = g.name.clone();
+            let names_it = move |_: &str, args: &[String]| {
+                args.iter().any(|a| expand::tokens(a.as_bytes()).iter().any(|t| t.text == word))
+            };
+            for d in cx.macro_defined(&path, &names_it, false) {
+                if expand::takes_size_of(&d.function.body, &g.name) {
+                    let why = format!(
+                        "{}{counts} changes length; {} is defined by {} at line {} and takes its size",
+                        g.name, d.function.name, d.invocation, d.place.line
+                    );
+                    cx.add_clone(d.place, vec![why]);
+                }
+            }
+        }
+    }
+}
+
+fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
     let types = cx.plan.changes.types.clone();
     let table = symbol_table(cx.db, cx.db.workspace()).clone();
     for t in types.iter().filter(|t| t.layout_changed && !t.key.starts_with("enum")) {
@@ -450,7 +632,7 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[(String, Arc<crate::FileFacts>)]) {
         let mut shadow = Vec::new();
         for f in t.fields.iter().filter(|f| f.change == "added") {
             let mut rewrite = Vec::new();
-            for (path, facts) in new_files {
+            for NewFile { path, facts, .. } in new_files {
                 for a in facts.accesses.iter().filter(|a| facts.name(a.field) == f.field) {
                     rewrite.push(AccessSite::of(path, facts, a, &t.key));
                 }
@@ -685,6 +867,19 @@ fn hazards(cx: &mut Ctx<'_>) {
                 g.line,
                 format!("static local `{}` {} in `{func}`: its state cannot move between versions", g.name, g.change),
                 "keep the static local, or give the new version shadow state initialised from the old one",
+            ),
+            (None, "length") => hazard(
+                cx,
+                "DW1002",
+                Level::Error,
+                &g.file,
+                g.line,
+                format!(
+                    "`{}` changes length ({} elements): a live update does not re-run static initialisation, and the array in memory keeps its old size",
+                    g.name,
+                    g.length.map(|[a, b]| format!("{a} -> {b}")).unwrap_or_default()
+                ),
+                "give the new code its own array (a new variable) and switch to it from the update's apply hook",
             ),
             (None, "initializer") => hazard(
                 cx,

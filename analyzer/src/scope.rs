@@ -33,7 +33,8 @@ impl std::fmt::Display for NeedsWholeTree {
     }
 }
 
-/// The names a plan of `ch` starts from: changed functions, macros and enum tags.
+/// The names a plan of `ch` starts from: changed functions, macros, enum tags and arrays
+/// whose length changes.
 pub fn seed_words(ch: &ChangeSet) -> Result<BTreeSet<String>, NeedsWholeTree> {
     if let Some(t) = ch.types.iter().find(|t| t.layout_changed && !t.key.starts_with("enum")) {
         return Err(NeedsWholeTree::TypeLayout(t.key.clone()));
@@ -46,6 +47,8 @@ pub fn seed_words(ch: &ChangeSet) -> Result<BTreeSet<String>, NeedsWholeTree> {
         }
     }
     w.extend(ch.macros.iter().map(|m| m.name.clone()));
+    // Arrays whose length changes: the functions taking their size.
+    w.extend(ch.globals.iter().filter(|g| g.change == "length" && g.function.is_none()).map(|g| g.name.clone()));
     for t in ch.types.iter().filter(|t| t.enumerators_changed) {
         w.insert(t.key.strip_prefix("enum ").unwrap_or(&t.key).to_string());
     }

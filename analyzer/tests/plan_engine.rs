@@ -41,7 +41,7 @@ fn plan_of(db: &AnalysisDb, texts: &Texts, patch_name: &str) -> Plan {
         let old_facts = file_facts(db, file).clone();
         let nf = Arc::new(dynwalk_analyzer::extract(new.as_bytes(), None));
         classify_file(&path, Some((old.as_bytes(), &old_facts)), Some((new.as_bytes(), &nf)), &mut changes);
-        new_facts.push((path, nf));
+        new_facts.push(dynwalk_analyzer::plan::NewFile { path, facts: nf, text: Arc::from(new.into_bytes()) });
     }
     derive_plan(db, changes, &new_facts, texts, dynwalk_analyzer::plan::DEFAULT_SEARCH_DEPTH)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dynwalk_analyzer::changes::{classify_file, file_kind, ChangeSet};
 use dynwalk_analyzer::patch::{self, FileChange, Fuzz};
-use dynwalk_analyzer::plan::{derive_plan, Plan, THREAD_STARTERS};
+use dynwalk_analyzer::plan::{derive_plan, NewFile, Plan, THREAD_STARTERS};
 use dynwalk_analyzer::scope::{chain_seeds, seed_words};
 
 use crate::error::CliError;
@@ -132,8 +132,8 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
         if let Some(f) = &old {
             patched.push((old_path, f.clone()));
         }
-        if let Some(f) = new {
-            new_facts.push((path, f));
+        if let Some(facts) = new {
+            new_facts.push(NewFile { path, facts, text: Arc::from(new_text.into_bytes()) });
         }
     }
     let chains = chain_seeds(&changes);

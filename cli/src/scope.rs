@@ -228,6 +228,17 @@ impl TextSource for TreeText {
         self.remember(&words, 0, &hits);
         hits.into_iter().map(|h| (self.files[h.file].rel.clone(), h.bytes)).collect()
     }
+
+    fn headers_mentioning(&self, name: &str) -> Vec<(String, Arc<[u8]>)> {
+        if let Some(v) = self.memo.lock().ok().and_then(|m| m.get(name).cloned()) {
+            return v.into_iter().filter(|(p, _)| p.ends_with(".h")).collect();
+        }
+        // Only headers are read: a macro used by thousands of `.c` files is defined in a few.
+        let skip: HashSet<usize> =
+            self.files.iter().enumerate().filter(|(_, f)| !f.rel.ends_with(".h")).map(|(i, _)| i).collect();
+        let Ok(hits) = self.scan(&[name.to_string()], &skip) else { return Vec::new() };
+        hits.into_iter().map(|h| (self.files[h.file].rel.clone(), h.bytes)).collect()
+    }
 }
 
 /// The paths named by `#include` lines (either form), as written.

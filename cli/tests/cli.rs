@@ -27,12 +27,12 @@ fn second_index_run_reuses_every_file() {
     let first = run(&["index", t, "--format", "json"], cache.path());
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
-    assert_eq!(v["parsed_files"], 15);
-    assert_eq!(v["counts"]["functions"].as_u64(), Some(45));
+    assert_eq!(v["parsed_files"], 17);
+    assert_eq!(v["counts"]["functions"].as_u64(), Some(47));
     let second = run(&["index", t, "--format", "json"], cache.path());
     let w: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(w["parsed_files"], 0, "an unchanged tree must not be parsed again");
-    assert_eq!(w["cached_files"], 15);
+    assert_eq!(w["cached_files"], 17);
     assert_eq!(v["counts"], w["counts"]);
     assert_eq!(v["graph"], w["graph"]);
 }

@@ -89,7 +89,7 @@ fn scoped_plans_equal_whole_tree_plans() {
 fn json_plans_are_versioned_and_complete() {
     let o = plan("corpora/patches/mini/task-new-field.diff", &["--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], dynwalk_analyzer::plan::PLAN_VERSION);
     let p = &v["plan"];
     assert_eq!(p["redirections"][0]["place"]["function"], "do_fork");
     let shadow = &p["types"][0]["shadow"][0];

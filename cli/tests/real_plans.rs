@@ -108,6 +108,42 @@ fn cpuset_fix_redirects_its_two_static_functions() {
     assert_eq!(shifted, ["cpuset_attach_task", "cpuset_read_s64", "cpuset_read_u64"]);
 }
 
+/// phy/marvell: "disable 4-port phys" takes three drivers out of `marvell_drivers[]`
+/// under `#if 0`. The array goes from 20 to 17 elements, and `module_phy_driver(marvell_drivers);`
+/// (drivers/net/phy/marvell.c:3423) defines `phy_module_init` and `phy_module_exit`, which
+/// pass `ARRAY_SIZE(marvell_drivers)` to phy_drivers_(un)register: both must be cloned
+/// (`dynwalk verify` found their code changed, 20 -> 17, where the plan had said nothing).
+/// The array itself is static data: DW1002.
+#[test]
+fn marvell_phys_clone_the_functions_module_phy_driver_defines() {
+    let (tree, patches) = pristine();
+    let o = plan(&tree, &patches.join("bugfix/all/disable-some-marvell-phys.patch"), &["--fuzz"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&o);
+    let g: Vec<(String, String, serde_json::Value)> = v["plan"]["changes"]["globals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap().into(), g["change"].as_str().unwrap().into(), g["length"].clone()))
+        .collect();
+    assert_eq!(
+        g,
+        vec![
+            ("marvell_drivers".to_string(), "length".to_string(), serde_json::json!([20, 17])),
+            ("marvell_tbl".to_string(), "length".to_string(), serde_json::json!([21, 18])),
+        ]
+    );
+    assert_eq!(names(&v, "clones"), ["phy_module_exit", "phy_module_init"]);
+    let text = std::fs::read_to_string(tree.join("drivers/net/phy/marvell.c")).unwrap();
+    for c in v["plan"]["clones"].as_array().unwrap() {
+        let line = c["place"]["line"].as_u64().unwrap() as usize;
+        assert_eq!(text.lines().nth(line - 1), Some("module_phy_driver(marvell_drivers);"));
+    }
+    assert!(names(&v, "redirections").is_empty());
+    let h = v["plan"]["hazards"].as_array().unwrap();
+    assert!(h.iter().any(|h| h["code"] == "DW1002" && h["line"] == 2980), "{h:?}");
+}
+
 /// x86/memtest: "WARN if bad RAM found" changes `reserve_bad_mem`, which is `__init`: a
 /// live update cannot apply it (DW1001, exit 1). The hunk's line number is off by one
 /// against 6.1.176: refused without --fuzz (exit 7, nothing on stdout), applied with
