@@ -178,11 +178,7 @@ impl Expander<'_> {
         let mut i = 0;
         while i < toks.len() {
             let t = &toks[i];
-            match t.text.as_str() {
-                "{" => depth += 1,
-                "}" => depth = depth.saturating_sub(1),
-                _ => {}
-            }
+            track_braces(&mut depth, t);
             let candidate = t.kind == Tok::Ident
                 && depth == 0
                 && self.budget > 0
@@ -318,6 +314,14 @@ fn arguments(toks: &[Tk], open: usize) -> Option<(Vec<Vec<Tk>>, usize)> {
     None
 }
 
+fn track_braces(depth: &mut usize, t: &Tk) {
+    match t.text.as_str() {
+        "{" => *depth += 1,
+        "}" => *depth = depth.saturating_sub(1),
+        _ => {}
+    }
+}
+
 const NOT_FUNCTIONS: &[&str] =
     &["if", "while", "for", "switch", "return", "sizeof", "typeof", "__typeof__", "__attribute__", "do", "else"];
 
@@ -329,11 +333,7 @@ pub fn defined_functions(toks: &[Tk]) -> Vec<DefinedFn> {
     let mut i = 0;
     while i < toks.len() {
         let t = &toks[i];
-        match t.text.as_str() {
-            "{" => depth += 1,
-            "}" => depth = depth.saturating_sub(1),
-            _ => {}
-        }
+        track_braces(&mut depth, t);
         let after_type = i > 0 && (toks[i - 1].kind == Tok::Ident || toks[i - 1].is("*"));
         if depth == 0
             && t.kind == Tok::Ident
