@@ -19,6 +19,9 @@ pub enum FnChangeKind {
     Removed,
     /// Only whitespace or comments changed: the compiled code is the same.
     Cosmetic,
+    /// Only code in branches that this configuration does not compile changed (`#ifndef
+    /// MODULE` in a module, `#ifdef CONFIG_X` with `X` off): the compiled code is the same.
+    Inactive,
     /// The text is the same but moved to other lines, and it uses `__LINE__` (through
     /// `BUG()`, `WARN()`, ...): the compiled code differs only in line constants.
     LineShift,
@@ -44,7 +47,7 @@ impl FnChange {
     }
     /// A change the compiled code sees.
     pub fn is_semantic(&self) -> bool {
-        !matches!(self.kind, FnChangeKind::Cosmetic | FnChangeKind::LineShift)
+        !matches!(self.kind, FnChangeKind::Cosmetic | FnChangeKind::Inactive | FnChangeKind::LineShift)
     }
 }
 
@@ -189,6 +192,8 @@ fn classify_functions(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSe
                     Some(FnChangeKind::Signature)
                 } else if ox.body_hash != nx.body_hash || ox.attrs != nx.attrs {
                     Some(FnChangeKind::Body)
+                } else if ob != nb && crate::lex::token_hash(ob) != crate::lex::token_hash(nb) {
+                    Some(FnChangeKind::Inactive)
                 } else if ob != nb {
                     Some(FnChangeKind::Cosmetic)
                 } else if ox.span.start.line != nx.span.start.line && uses_line(nb) {
@@ -427,6 +432,24 @@ mod tests {
         let mut out = ChangeSet::default();
         classify_file("include/x.h", Some((old.as_bytes(), &of)), Some((new.as_bytes(), &nf)), &mut out);
         out
+    }
+
+    /// Found by `dynwalk verify` on Debian's slram patch (#92): the change is under
+    /// `#ifndef MODULE`, and slram is a module: its code does not change.
+    #[test]
+    fn a_change_in_a_branch_that_is_not_compiled_is_not_a_body_change() {
+        let old = "static int init(void)\n{\n#ifndef MODULE\n\tif (!map)\n\t\treturn -1;\n#endif\n\treturn 0;\n}\n";
+        let new = "static int init(void)\n{\n#ifndef MODULE\n\tif (!map || locked())\n\t\treturn -1;\n#endif\n\treturn 0;\n}\n";
+        let kind = |cfg: Option<&crate::Config>| {
+            let (of, nf) = (crate::extract(old.as_bytes(), cfg), crate::extract(new.as_bytes(), cfg));
+            let mut out = ChangeSet::default();
+            classify_file("drivers/x.c", Some((old.as_bytes(), &of)), Some((new.as_bytes(), &nf)), &mut out);
+            out.functions.iter().map(|f| f.kind).collect::<Vec<_>>()
+        };
+        let cfg = crate::Config::parse("CONFIG_X=m\n");
+        assert_eq!(kind(None), [FnChangeKind::Body], "MODULE unknown: the branch may be compiled");
+        assert_eq!(kind(Some(&cfg.for_object(false))), [FnChangeKind::Body], "built in: compiled");
+        assert_eq!(kind(Some(&cfg.for_object(true))), [FnChangeKind::Inactive], "a module: not compiled");
     }
 
     /// Found by `dynwalk verify` on Debian's perf_event_open restriction patch: adding an

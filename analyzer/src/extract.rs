@@ -67,6 +67,32 @@ struct Extractor<'a> {
     anon: u32,
 }
 
+impl Extractor<'_> {
+    /// The token hash of `src[a..b]` as it is compiled: branches that are not (`#ifndef
+    /// MODULE` in a module, `#ifdef CONFIG_X` with `X` off) do not count, so a change
+    /// inside them is not a change of the code. The directive lines themselves count.
+    fn compiled_hash(&self, a: usize, b: usize) -> u64 {
+        let inactive = &self.pp.inactive;
+        let first = inactive.partition_point(|r| r.1 <= a);
+        if inactive.get(first).is_none_or(|r| r.0 >= b) {
+            return token_hash(&self.src[a..b]);
+        }
+        let mut text = Vec::with_capacity(b - a);
+        let mut at = a;
+        for r in inactive[first..].iter().take_while(|r| r.0 < b) {
+            if r.0 > at {
+                text.extend_from_slice(&self.src[at..r.0]);
+            }
+            text.push(b'\n');
+            at = at.max(r.1);
+        }
+        if at < b {
+            text.extend_from_slice(&self.src[at..b]);
+        }
+        token_hash(&text)
+    }
+}
+
 fn node_text<'t>(buf: &'t [u8], n: Node) -> &'t str {
     std::str::from_utf8(&buf[n.start_byte()..n.end_byte()]).unwrap_or("")
 }
@@ -306,7 +332,7 @@ impl<'a> Extractor<'a> {
                 attrs: FnAttrs(attrs),
                 ret: self.sym(&ret),
                 params: params.iter().map(|(a, b)| (self.sym(a), self.sym(b))).collect::<Vec<_>>(),
-                body_hash: token_hash(&self.src[body.start_byte()..body.end_byte()]),
+                body_hash: self.compiled_hash(body.start_byte(), body.end_byte()),
                 conditional: self.cond(n.start_byte()),
                 has_errors: body.has_error(),
             };

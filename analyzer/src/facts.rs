@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the facts encoding; bump on any change of these types (the on-disk cache
 /// refuses entries of another version and re-extracts them).
-pub const FACTS_VERSION: u32 = 6;
+pub const FACTS_VERSION: u32 = 7;
 
 /// Index into [`FileFacts::names`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -78,7 +78,8 @@ pub struct Function {
     pub ret: Sym,
     /// Parameters: (name, type text).
     pub params: Vec<(Sym, Sym)>,
-    /// Hash of the body text with whitespace and comments folded (for change detection).
+    /// Hash of the body text with whitespace and comments folded, and without the
+    /// branches that are not compiled under the configuration (for change detection).
     pub body_hash: u64,
     /// Defined inside an `#if` whose condition is unknown.
     pub conditional: bool,

@@ -10,6 +10,9 @@ use crate::lex::{is_ident_char, is_ident_start, Lexer, Tok};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Config {
     values: BTreeMap<String, String>,
+    /// Whether the file at hand is compiled into a module (kbuild passes `-DMODULE`):
+    /// `None` when it is not known (for headers, and without a kbuild tree).
+    module: Option<bool>,
 }
 
 impl Config {
@@ -29,7 +32,22 @@ impl Config {
                 }
             }
         }
-        Config { values }
+        Config { values, module: None }
+    }
+
+    /// This configuration for one object: `MODULE` is defined when kbuild links it into a
+    /// module, and undefined when into the kernel.
+    pub fn for_object(&self, module: bool) -> Config {
+        Config { module: Some(module), ..self.clone() }
+    }
+
+    pub fn module(&self) -> Option<bool> {
+        self.module
+    }
+
+    /// Every `CONFIG_X` with its value.
+    pub fn values(&self) -> &BTreeMap<String, String> {
+        &self.values
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -52,6 +70,11 @@ impl Config {
             s.push('=');
             s.push_str(v);
             s.push('\n');
+        }
+        match self.module {
+            Some(true) => s.push_str("-DMODULE\n"),
+            Some(false) => s.push_str("-UMODULE\n"),
+            None => {}
         }
         crate::lex::token_hash(s.as_bytes()) ^ (self.values.len() as u64)
     }
@@ -91,6 +114,9 @@ pub struct PpResult {
     pub blank: Vec<(usize, usize)>,
     /// Ranges whose code exists only under an unknown condition (sorted, disjoint).
     pub conditional: Vec<(usize, usize)>,
+    /// Ranges of branches that are not compiled (sorted, disjoint): a subset of `blank`
+    /// without the directive lines.
+    pub inactive: Vec<(usize, usize)>,
     pub macros: Vec<RawMacro>,
     pub includes: Vec<RawInclude>,
     /// Offsets of unbalanced `#else`/`#endif` or unterminated `#if`.
@@ -317,7 +343,10 @@ fn push_segment(out: &mut PpResult, a: usize, b: usize, act: Activity) {
         return;
     }
     match act {
-        Activity::Inactive => out.blank.push((a, b)),
+        Activity::Inactive => {
+            out.blank.push((a, b));
+            out.inactive.push((a, b));
+        }
         Activity::Conditional => match out.conditional.last_mut() {
             Some(last) if last.1 >= a => last.1 = b,
             _ => out.conditional.push((a, b)),
@@ -377,6 +406,9 @@ fn is_defined(
         return Some(false);
     }
     if let Some(cfg) = config {
+        if name == "MODULE" && cfg.module.is_some() {
+            return cfg.module;
+        }
         if let Some(base) = name.strip_suffix("_MODULE").filter(|b| b.starts_with("CONFIG_")) {
             return Some(cfg.get(base) == Some("m"));
         }
@@ -680,6 +712,19 @@ mod tests {
         assert_eq!(eval("LINUX_VERSION_CODE >= KERNEL_VERSION(2,4,0)", None), None);
         assert_eq!(eval("1 / 0", None), None);
         assert_eq!(eval("((((", None), None);
+    }
+
+    #[test]
+    fn module_is_known_per_object_only() {
+        let c = cfg();
+        assert_eq!(eval("defined(MODULE)", Some(&c)), None, "a header, or no kbuild tree: unknown");
+        assert_eq!(eval("defined(MODULE)", Some(&c.for_object(true))), Some(true));
+        assert_eq!(eval("!defined(MODULE)", Some(&c.for_object(false))), Some(true));
+        let src = b"#ifdef MODULE\nint m;\n#else\nint b;\n#endif\n";
+        let r = scan(src, Some(&c.for_object(true)));
+        assert!(r.blank.iter().any(|&(a, b)| a <= 27 && 33 <= b), "the built-in branch is blank: {:?}", r.blank);
+        assert_ne!(c.fingerprint(), c.for_object(true).fingerprint());
+        assert_ne!(c.for_object(false).fingerprint(), c.for_object(true).fingerprint());
     }
 
     #[test]

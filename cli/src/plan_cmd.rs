@@ -9,6 +9,8 @@ use dynwalk_analyzer::changes::{classify_file, file_kind, ChangeSet};
 use dynwalk_analyzer::patch::{self, FileChange, Fuzz};
 use dynwalk_analyzer::plan::{derive_plan, NewFile, Plan, THREAD_STARTERS};
 use dynwalk_analyzer::scope::{chain_seeds, seed_words};
+use dynwalk_analyzer::Config;
+use dynwalk_verify::configured::Linked;
 
 use crate::error::CliError;
 use crate::load::{load_from, LoadOptions};
@@ -69,6 +71,20 @@ fn read_patch(p: &str) -> Result<String, CliError> {
     Ok(String::from_utf8_lossy(&s).into_owned())
 }
 
+/// The configuration a `.c` file of the tree is compiled with: `MODULE` known from the
+/// kbuild Makefiles when the file is built (as a module or into the kernel), else as it is.
+fn object_config(source: &TreeSource, config: &Config, path: &str) -> Config {
+    if !path.ends_with(".c") {
+        return config.clone();
+    }
+    let read = |rel: &str| source.read(rel).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+    match dynwalk_verify::configured::linked(&read, config.values(), path) {
+        Some(Linked::Module) => config.for_object(true),
+        Some(Linked::BuiltIn) => config.for_object(false),
+        None => config.clone(),
+    }
+}
+
 pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let t0 = std::time::Instant::now();
     let text = read_patch(&a.patch)?;
@@ -120,9 +136,12 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             changes.other_files.push((path.clone(), kind));
             continue;
         }
-        let old = (!creates).then(|| Arc::new(dynwalk_analyzer::extract(old_text.as_bytes(), config.as_ref())));
+        // A `.c` file is read as kbuild compiles it: with `MODULE` defined when its
+        // Makefile links it into a module, undefined when into the kernel.
+        let file_config = config.as_ref().map(|c| object_config(&source, c, &path));
+        let old = (!creates).then(|| Arc::new(dynwalk_analyzer::extract(old_text.as_bytes(), file_config.as_ref())));
         let new = (fp.change != FileChange::Delete)
-            .then(|| Arc::new(dynwalk_analyzer::extract(new_text.as_bytes(), config.as_ref())));
+            .then(|| Arc::new(dynwalk_analyzer::extract(new_text.as_bytes(), file_config.as_ref())));
         classify_file(
             &path,
             old.as_ref().map(|f| (old_text.as_bytes(), f.as_ref())),

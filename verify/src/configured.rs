@@ -19,6 +19,17 @@ pub enum Built {
     No(String),
 }
 
+/// How an object is linked: into the kernel, or into a module (kbuild then compiles it
+/// with `-DMODULE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Linked {
+    BuiltIn,
+    Module,
+}
+
+/// Reads a file of the tree by relative path.
+pub type ReadTree<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// A `.config` read as `CONFIG_X -> value` (`y`, `m`, a string, a number).
 pub fn read_config(text: &str) -> BTreeMap<String, String> {
     text.lines()
@@ -30,31 +41,45 @@ pub fn read_config(text: &str) -> BTreeMap<String, String> {
 
 /// Whether `rel` (a `.c` file relative to the tree) is built into the kernel or a module.
 pub fn is_built(tree: &Path, config: &BTreeMap<String, String>, rel: &str) -> Built {
-    let top = rel.split('/').next().unwrap_or("");
-    if matches!(top, "tools" | "scripts" | "Documentation" | "samples" | "usr") {
-        return Built::No(format!("{top}/ is not kernel code"));
-    }
-    if let Some(arch) = rel.strip_prefix("arch/").and_then(|r| r.split('/').next()) {
-        if arch != "x86" {
-            return Built::No(format!("arch/{arch} is not built for x86-64"));
-        }
-    }
-    let Some((dir, file)) = rel.rsplit_once('/') else { return Built::No("not in a kbuild folder".into()) };
-    let Some(stem) = file.strip_suffix(".c") else { return Built::No("not a .c file".into()) };
-    if !dir_built(tree, config, dir, 0) {
-        return Built::No(format!("{dir}/ is not descended into under this .config"));
-    }
-    if object_listed(tree, config, dir, &format!("{stem}.o"), 0) {
-        Built::Yes
-    } else {
-        Built::No(format!("{dir}/Makefile does not build {stem}.o under this .config"))
+    let read = |r: &str| std::fs::read_to_string(tree.join(r)).ok();
+    built(&read, config, rel).0
+}
+
+/// Whether `rel` is built, and if so how it is linked: a module when its object (or the
+/// composite object it is part of) is listed under `obj-m` or `obj-$(CONFIG_X)` with
+/// `CONFIG_X=m`.
+pub fn linked(read: ReadTree<'_>, config: &BTreeMap<String, String>, rel: &str) -> Option<Linked> {
+    match built(read, config, rel) {
+        (Built::Yes, m) => Some(if m { Linked::Module } else { Linked::BuiltIn }),
+        _ => None,
     }
 }
 
-fn makefile_lines(tree: &Path, dir: &str) -> Vec<String> {
+fn built(read: ReadTree<'_>, config: &BTreeMap<String, String>, rel: &str) -> (Built, bool) {
+    let top = rel.split('/').next().unwrap_or("");
+    if matches!(top, "tools" | "scripts" | "Documentation" | "samples" | "usr") {
+        return (Built::No(format!("{top}/ is not kernel code")), false);
+    }
+    if let Some(arch) = rel.strip_prefix("arch/").and_then(|r| r.split('/').next()) {
+        if arch != "x86" {
+            return (Built::No(format!("arch/{arch} is not built for x86-64")), false);
+        }
+    }
+    let Some((dir, file)) = rel.rsplit_once('/') else { return (Built::No("not in a kbuild folder".into()), false) };
+    let Some(stem) = file.strip_suffix(".c") else { return (Built::No("not a .c file".into()), false) };
+    if !dir_built(read, config, dir, 0) {
+        return (Built::No(format!("{dir}/ is not descended into under this .config")), false);
+    }
+    match object_listed(read, config, dir, &format!("{stem}.o"), 0) {
+        Some(module) => (Built::Yes, module),
+        None => (Built::No(format!("{dir}/Makefile does not build {stem}.o under this .config")), false),
+    }
+}
+
+fn makefile_lines(read: ReadTree<'_>, dir: &str) -> Vec<String> {
     let mut text = String::new();
     for name in ["Kbuild", "Makefile"] {
-        if let Ok(t) = std::fs::read_to_string(tree.join(dir).join(name)) {
+        if let Some(t) = read(&format!("{dir}/{name}")) {
             text.push_str(&t);
             text.push('\n');
         }
@@ -74,50 +99,71 @@ fn makefile_lines(tree: &Path, dir: &str) -> Vec<String> {
     lines
 }
 
-/// `(variable prefix, condition true?, right-hand side words)` of each assignment.
-fn assignments(lines: &[String], config: &BTreeMap<String, String>) -> Vec<(String, bool, Vec<String>)> {
+/// One assignment of a kbuild Makefile: `obj-$(CONFIG_X) += a.o b/`.
+struct Assignment {
+    /// `obj`, `lib`, a composite object's name...
+    prefix: String,
+    /// The condition holds under the .config.
+    truth: bool,
+    /// The condition is `m`, or a `CONFIG_X` set to `m`.
+    module: bool,
+    words: Vec<String>,
+}
+
+fn assignments(lines: &[String], config: &BTreeMap<String, String>) -> Vec<Assignment> {
     let mut out = Vec::new();
     for l in lines {
         let Some(pos) = l.find([':', '+', '?']).filter(|&p| l[p..].contains('=')) else { continue };
         let (lhs, rhs) = (l[..pos].trim(), l[pos..].trim_start_matches([':', '+', '?', '=']));
         let Some((prefix, cond)) = lhs.split_once('-') else { continue };
-        let truth = match cond {
-            "y" | "m" | "objs" => true,
+        let (truth, module) = match cond {
+            "y" | "objs" => (true, false),
+            "m" => (true, true),
             c if c.starts_with("$(CONFIG_") && c.ends_with(')') && !c[2..].contains('(') => {
-                let key = &c[2..c.len() - 1];
-                matches!(config.get(key).map(String::as_str), Some("y") | Some("m"))
+                let v = config.get(&c[2..c.len() - 1]).map(String::as_str);
+                (matches!(v, Some("y") | Some("m")), v == Some("m"))
             }
-            c if c.starts_with("$(") => true,
+            c if c.starts_with("$(") => (true, false),
             _ => continue,
         };
-        out.push((prefix.to_string(), truth, rhs.split_whitespace().map(str::to_string).collect()));
+        let words = rhs.split_whitespace().map(str::to_string).collect();
+        out.push(Assignment { prefix: prefix.to_string(), truth, module, words });
     }
     out
 }
 
-fn object_listed(tree: &Path, config: &BTreeMap<String, String>, dir: &str, obj: &str, depth: u32) -> bool {
+/// Whether `obj` is built in `dir`: `Some(module?)`.
+fn object_listed(
+    read: ReadTree<'_>,
+    config: &BTreeMap<String, String>,
+    dir: &str,
+    obj: &str,
+    depth: u32,
+) -> Option<bool> {
     if depth > 4 {
-        return false;
+        return None;
     }
-    let lines = makefile_lines(tree, dir);
-    for (prefix, truth, words) in assignments(&lines, config) {
-        if !truth || !words.iter().any(|w| w == obj) {
+    let lines = makefile_lines(read, dir);
+    let mut found = None;
+    for a in assignments(&lines, config) {
+        if !a.truth || !a.words.iter().any(|w| w == obj) {
             continue;
         }
-        match prefix.as_str() {
-            "obj" | "lib" | "core" | "drivers" => return true,
-            "subdir" | "ccflags" | "asflags" | "ldflags" | "always" | "extra" | "targets" | "hostprogs" => {}
-            composite => {
-                if object_listed(tree, config, dir, &format!("{composite}.o"), depth + 1) {
-                    return true;
-                }
-            }
-        }
+        let module = match a.prefix.as_str() {
+            "obj" | "lib" | "core" | "drivers" => Some(a.module),
+            "subdir" | "ccflags" | "asflags" | "ldflags" | "always" | "extra" | "targets" | "hostprogs" => None,
+            composite => object_listed(read, config, dir, &format!("{composite}.o"), depth + 1),
+        };
+        // Built in anywhere wins: the object is then compiled without -DMODULE.
+        found = match (found, module) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (f, m) => f.or(m),
+        };
     }
-    false
+    found
 }
 
-fn dir_built(tree: &Path, config: &BTreeMap<String, String>, dir: &str, depth: u32) -> bool {
+fn dir_built(read: ReadTree<'_>, config: &BTreeMap<String, String>, dir: &str, depth: u32) -> bool {
     if depth > 16 {
         return false;
     }
@@ -125,11 +171,13 @@ fn dir_built(tree: &Path, config: &BTreeMap<String, String>, dir: &str, depth: u
     if parent == "arch" {
         return name == "x86";
     }
-    let lines = makefile_lines(tree, parent);
+    let lines = makefile_lines(read, parent);
     let entry = format!("{name}/");
-    let listed = assignments(&lines, config).into_iter().any(|(prefix, truth, words)| {
-        truth && matches!(prefix.as_str(), "obj" | "subdir" | "core" | "drivers" | "libs") && words.contains(&entry)
+    let listed = assignments(&lines, config).into_iter().any(|a| {
+        a.truth
+            && matches!(a.prefix.as_str(), "obj" | "subdir" | "core" | "drivers" | "libs")
+            && a.words.contains(&entry)
     });
     // arch/x86/Makefile lists some folders by full path (`libs-y += arch/x86/lib/`).
-    listed && dir_built(tree, config, parent, depth + 1) || (!listed && parent == "arch/x86")
+    listed && dir_built(read, config, parent, depth + 1) || (!listed && parent == "arch/x86")
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use dynwalk_verify::affected::affected_sources;
-use dynwalk_verify::configured::{is_built, read_config, Built};
+use dynwalk_verify::configured::{is_built, linked, read_config, Built, Linked};
 
 fn write(root: &Path, rel: &str, text: &str) {
     let p = root.join(rel);
@@ -44,6 +44,17 @@ fn makefile_conditions_composites_and_folders() {
     assert!(matches!(is_built(r, &cfg, "drivers/foo/bar.c"), Built::No(_)), "CONFIG_BAR is off");
     assert!(matches!(is_built(r, &cfg, "drivers/off/x.c"), Built::No(_)), "folder not descended into");
     assert!(matches!(is_built(r, &cfg, "arch/arm/kernel/y.c"), Built::No(_)));
+}
+
+#[test]
+fn objects_of_a_module_are_told_from_built_in_ones() {
+    let (d, cfg) = tree();
+    let read = |rel: &str| std::fs::read_to_string(d.path().join(rel)).ok();
+    assert_eq!(linked(&read, &cfg, "drivers/foo/core.c"), Some(Linked::Module), "part of foo.o, CONFIG_FOO=m");
+    assert_eq!(linked(&read, &cfg, "drivers/foo/always.c"), Some(Linked::BuiltIn), "obj-y");
+    assert_eq!(linked(&read, &cfg, "drivers/foo/bar.c"), None, "not built");
+    let y = read_config("CONFIG_FOO=y\n");
+    assert_eq!(linked(&read, &y, "drivers/foo/util.c"), Some(Linked::BuiltIn));
 }
 
 #[test]
