@@ -258,15 +258,15 @@ impl Ctx<'_> {
     fn macro_defined(
         &mut self,
         path: &str,
+        text: &Arc<[u8]>,
         pick: &dyn Fn(&str, &[String]) -> bool,
         only_changed: bool,
     ) -> Vec<MacroDefined> {
         let Some(file) = self.db.files().iter().find(|f| *f.path(self.db) == path).copied() else { return vec![] };
-        let Some(text) = self.src.read(path) else { return vec![] };
         let facts = file_facts(self.db, file);
         let mut out = Vec::new();
         for c in facts.calls.iter().filter(|c| c.caller.is_none() && c.kind == crate::facts::CallKind::Direct) {
-            let Some((name, args)) = expand::invocation_at(&text, c.pos.offset as usize) else { continue };
+            let Some((name, args)) = expand::invocation_at(text, c.pos.offset as usize) else { continue };
             if name != facts.name(c.callee) || !pick(&name, &args) {
                 continue;
             }
@@ -507,8 +507,8 @@ fn macro_and_constant_users(cx: &mut Ctx<'_>) {
         names.dedup();
         for name in names {
             // Functions that an invocation at file scope defines (`module_phy_driver(x);`).
-            for (path, _) in cx.src.files_mentioning(&name) {
-                for d in cx.macro_defined(&path, &|n, _| n == name, true) {
+            for (path, text) in cx.src.files_mentioning(&name) {
+                for d in cx.macro_defined(&path, &text, &|n, _| n == name, true) {
                     let via = if name == m.name { String::new() } else { format!(" (through {name})") };
                     let why = format!(
                         "{kind} {} changed; {} is defined by {} at line {}{via} and its expansion changes",
@@ -583,7 +583,7 @@ fn array_length_users(cx: &mut Ctx<'_>) {
             let names_it = move |_: &str, args: &[String]| {
                 args.iter().any(|a| expand::tokens(a.as_bytes()).iter().any(|t| t.text == word))
             };
-            for d in cx.macro_defined(&path, &names_it, false) {
+            for d in cx.macro_defined(&path, &text, &names_it, false) {
                 if expand::takes_size_of(&d.function.body, &g.name) {
                     let why = format!(
                         "{}{counts} changes length; {} is defined by {} at line {} and takes its size",
