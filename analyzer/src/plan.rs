@@ -82,6 +82,9 @@ pub struct TypePlan {
     pub sizeof_sites: Vec<Place>,
     /// Types that embed this one by value (their layout changes too).
     pub embedded_in: Vec<String>,
+    /// Accesses of the embedding types' fields that lie after the embedded member (and of
+    /// the member itself): their offsets move with this type's size.
+    pub embedder_accesses: Vec<AccessSite>,
     pub shadow: Vec<ShadowField>,
 }
 
@@ -361,6 +364,18 @@ impl Ctx<'_> {
         self.plan.clones.push(CloneNeed { place, reasons: vec![reasons.join(" <- ")] });
     }
 
+    /// A function whose code changes with something it uses (`why`): cloned, or, when it
+    /// is inlined into its callers (an inline, a static function of a header), its
+    /// out-of-line callers are.
+    fn clone_user(&mut self, place: Place, why: String) {
+        let nodes = self.nodes_named(&place.function, Some(&place.file));
+        if nodes.iter().any(|&n| self.is_inlined(n)) {
+            self.clone_callers(&nodes, why);
+        } else {
+            self.add_clone(place, vec![why]);
+        }
+    }
+
     /// Callers of `start` that must be cloned, climbing through inlined callers up to
     /// the first out-of-line function. `why` describes the change at the start.
     fn clone_callers(&mut self, start: &[NodeIndex], why: String) {
@@ -518,14 +533,9 @@ fn macro_and_constant_users(cx: &mut Ctx<'_>) {
                 }
             }
             for p in functions_mentioning(cx, &name) {
-                let nodes = cx.nodes_named(&p.function, Some(&p.file));
                 let via = if name == m.name { String::new() } else { format!(" through {name}") };
                 let why = format!("{kind} {} changed; {} uses it{via}", m.name, p.function);
-                if nodes.iter().any(|&n| cx.is_inlined(n)) {
-                    cx.clone_callers(&nodes, why);
-                } else {
-                    cx.add_clone(p, vec![why]);
-                }
+                cx.clone_user(p, why);
             }
         }
     }
@@ -570,14 +580,8 @@ fn array_length_users(cx: &mut Ctx<'_>) {
                 }
                 let name = facts.name(f.name).to_string();
                 let why = format!("{}{counts} changes length; {name} takes its size", g.name);
-                let nodes = cx.nodes_named(&name, Some(&path));
-                if nodes.iter().any(|&n| cx.is_inlined(n)) {
-                    cx.clone_callers(&nodes, why);
-                } else {
-                    let place =
-                        Place { function: name, file: path.clone(), line: f.name_pos.line, col: f.name_pos.col };
-                    cx.add_clone(place, vec![why]);
-                }
+                let place = Place { function: name, file: path.clone(), line: f.name_pos.line, col: f.name_pos.col };
+                cx.clone_user(place, why);
             }
             let word = g.name.clone();
             let names_it = move |_: &str, args: &[String]| {
@@ -594,6 +598,120 @@ fn array_length_users(cx: &mut Ctx<'_>) {
             }
         }
     }
+}
+
+/// The fields of aggregate `key` in the tree, in order (the first definition).
+fn fields_of(table: &crate::symbols::SymbolTable, key: &str) -> Option<Vec<(String, String)>> {
+    let defs = table.aggregates.get(&table.id(key)?)?;
+    let first = defs.first()?;
+    Some(first.iter().map(|(n, t)| (table.name(*n).to_string(), table.name(*t).to_string())).collect())
+}
+
+/// The fields whose offset or type the change moves: from the first field removed,
+/// moved or retyped to another size on (added fields are shadow data: they do not count),
+/// plus the retyped ones. `None` when the old order is not known: every field.
+fn shifted_fields(
+    old: Option<&[(String, String)]>,
+    changes: &[crate::changes::FieldChange],
+) -> Option<BTreeSet<String>> {
+    let old = old?;
+    let shifting = |f: &crate::changes::FieldChange| match f.change {
+        "removed" | "moved" => true,
+        "retyped" => !same_size(f.old_type.as_deref(), f.new_type.as_deref()),
+        _ => false,
+    };
+    if changes.iter().any(|c| shifting(c) && !old.iter().any(|(n, _)| *n == c.field)) {
+        return None;
+    }
+    let first = old.iter().position(|(n, _)| changes.iter().any(|c| shifting(c) && c.field == *n));
+    let mut out: BTreeSet<String> =
+        first.map(|k| old[k..].iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default();
+    out.extend(changes.iter().filter(|c| c.change == "retyped").map(|c| c.field.clone()));
+    Some(out)
+}
+
+/// Whether two field types have the same size on x86-64, as far as their spelling tells:
+/// both pointers, or both in one group of scalar types.
+fn same_size(a: Option<&str>, b: Option<&str>) -> bool {
+    const GROUPS: &[&[&str]] = &[
+        &["char", "signed char", "unsigned char", "u8", "s8", "__u8", "__s8", "bool", "_Bool", "uint8_t", "int8_t"],
+        &["short", "unsigned short", "u16", "s16", "__u16", "__s16", "__le16", "__be16", "uint16_t", "int16_t"],
+        &[
+            "int",
+            "unsigned int",
+            "unsigned",
+            "signed int",
+            "u32",
+            "s32",
+            "__u32",
+            "__s32",
+            "__le32",
+            "__be32",
+            "uint32_t",
+            "int32_t",
+            "atomic_t",
+            "refcount_t",
+        ],
+        &[
+            "long",
+            "unsigned long",
+            "long long",
+            "unsigned long long",
+            "u64",
+            "s64",
+            "__u64",
+            "__s64",
+            "__le64",
+            "__be64",
+            "uint64_t",
+            "int64_t",
+            "size_t",
+            "ssize_t",
+            "loff_t",
+            "atomic64_t",
+            "atomic_long_t",
+        ],
+    ];
+    let (Some(a), Some(b)) = (a, b) else { return false };
+    let pointer = |t: &str| t.contains('*') && !t.contains('[') && !t.contains('(');
+    if pointer(a) && pointer(b) {
+        return true;
+    }
+    let norm = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (a, b) = (norm(a), norm(b));
+    GROUPS.iter().any(|g| g.contains(&a.as_str()) && g.contains(&b.as_str()))
+}
+
+/// The aggregates embedding `key` by value, with the member that holds it, following
+/// embedders of embedders (up to 3 levels).
+fn embedders(table: &crate::symbols::SymbolTable, key: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut frontier = vec![key.to_string()];
+    for _ in 0..3 {
+        let mut next = Vec::new();
+        for inner in &frontier {
+            for (k, defs) in table.aggregates.iter() {
+                for fields in defs.iter().take(1) {
+                    for (name, ty) in fields {
+                        let ty = table.name(*ty);
+                        let embeds = !ty.contains('*')
+                            && !ty.contains('[')
+                            && table.aggregate_of(ty).is_some_and(|a| table.name(a) == inner.as_str());
+                        if embeds {
+                            let outer = table.name(*k).to_string();
+                            if !out.iter().any(|(o, m)| *o == outer && m == table.name(*name)) && outer != key {
+                                out.push((outer.clone(), table.name(*name).to_string()));
+                                next.push(outer);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        frontier = next;
+    }
+    out.sort();
+    out
 }
 
 fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
@@ -667,14 +785,45 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
             }
         }
         // Functions reading or writing fields that moved or changed must be cloned;
-        // added fields go to shadow data and leave the old layout alone.
+        // added fields go to shadow data and leave the old layout alone. A field before
+        // the first change keeps its offset.
+        let old_fields = fields_of(&table, &t.key);
+        let shifted = shifted_fields(old_fields.as_deref(), &t.fields);
         if t.fields.iter().any(|f| f.change != "added") {
             for a in &accesses {
-                if let Some(func) = &a.function {
-                    let why = format!("{} changed layout; {func} accesses .{}", t.key, a.field);
-                    let p = Place { function: func.clone(), file: a.file.clone(), line: a.line, col: a.col };
-                    cx.add_clone(p, vec![why]);
+                let Some(func) = &a.function else { continue };
+                if shifted.as_ref().is_some_and(|s| !s.contains(&a.field)) {
+                    continue;
                 }
+                let why = format!("{} changed layout; {func} accesses .{}", t.key, a.field);
+                let p = Place { function: func.clone(), file: a.file.clone(), line: a.line, col: a.col };
+                cx.clone_user(p, why);
+            }
+        }
+        // The types embedding this one by value: their fields after it move when its size
+        // may change (a field removed or retyped to another size), and would move with
+        // the added fields if they were not shadow data.
+        let resized = t.fields.iter().any(|f| {
+            f.change == "removed" || (f.change == "retyped" && !same_size(f.old_type.as_deref(), f.new_type.as_deref()))
+        });
+        let mut embedder_accesses = Vec::new();
+        for (outer, member) in embedders(&table, &t.key) {
+            let after = fields_of(&table, &outer).map(|fs| {
+                fs.iter().skip_while(|(n, _)| *n != member).map(|(n, _)| n.clone()).collect::<BTreeSet<String>>()
+            });
+            for a in query::accesses(cx.db, &outer, None) {
+                if after.as_ref().is_some_and(|f| !f.contains(&a.field)) {
+                    continue;
+                }
+                if let (true, Some(func)) = (resized, &a.function) {
+                    let why = format!(
+                        "{} changed size; {outer} embeds it as .{member}; {func} accesses .{} after it",
+                        t.key, a.field
+                    );
+                    let p = Place { function: func.clone(), file: a.file.clone(), line: a.line, col: a.col };
+                    cx.clone_user(p, why);
+                }
+                embedder_accesses.push(a);
             }
         }
         cx.plan.types.push(TypePlan {
@@ -683,6 +832,7 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
             accesses,
             sizeof_sites,
             embedded_in,
+            embedder_accesses,
             shadow,
         });
     }
@@ -965,5 +1115,44 @@ fn hazards(cx: &mut Ctx<'_>) {
                 "add the new fields as shadow data instead of changing the layout",
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changes::FieldChange;
+
+    fn change(field: &str, change: &'static str, old: Option<&str>, new: Option<&str>) -> FieldChange {
+        FieldChange { field: field.into(), change, old_type: old.map(Into::into), new_type: new.map(Into::into) }
+    }
+
+    fn fields(names: &[(&str, &str)]) -> Vec<(String, String)> {
+        names.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect()
+    }
+
+    #[test]
+    fn only_fields_from_the_first_shift_on_move() {
+        let old = fields(&[("state", "long"), ("flags", "unsigned long"), ("nice", "long"), ("mm", "struct mm *")]);
+        let removed = shifted_fields(Some(&old), &[change("nice", "removed", Some("long"), None)]).unwrap();
+        assert_eq!(removed.into_iter().collect::<Vec<_>>(), ["mm", "nice"]);
+        // A pointer retyped to another pointer moves nothing after it.
+        let ptr = [change("mm", "retyped", Some("struct mm *"), Some("struct mm_struct *"))];
+        assert_eq!(shifted_fields(Some(&old), &ptr).unwrap().into_iter().collect::<Vec<_>>(), ["mm"]);
+        let int = [change("flags", "retyped", Some("unsigned long"), Some("unsigned int"))];
+        assert_eq!(shifted_fields(Some(&old), &int).unwrap().len(), 3, "a narrower field moves the ones after it");
+        // Added fields are shadow data; an unknown order means every field.
+        assert!(shifted_fields(Some(&old), &[change("x", "added", None, Some("int"))]).unwrap().is_empty());
+        assert!(shifted_fields(None, &ptr).is_none());
+    }
+
+    #[test]
+    fn same_size_types_by_spelling() {
+        assert!(same_size(Some("struct a *"), Some("const char *")));
+        assert!(same_size(Some("int"), Some("u32")));
+        assert!(same_size(Some("unsigned  long"), Some("u64")));
+        assert!(!same_size(Some("int"), Some("long")));
+        assert!(!same_size(Some("char [4]"), Some("char [8]")));
+        assert!(!same_size(Some("struct foo"), Some("struct foo")), "unknown sizes are not assumed equal");
     }
 }

@@ -94,7 +94,8 @@ fn plan_items(p: &Planned) -> PlanItems {
         items.clones.push((c.place.function.clone(), c.place.file.clone(), c.reasons.join("; ")));
     }
     for t in &plan.types {
-        let sites = t.accesses.iter().filter_map(|a| a.function.as_ref().map(|f| (f, &a.file)));
+        let sites =
+            t.accesses.iter().chain(&t.embedder_accesses).filter_map(|a| a.function.as_ref().map(|f| (f, &a.file)));
         for (f, file) in sites.chain(t.sizeof_sites.iter().map(|s| (&s.function, &s.file))) {
             items.type_users.push((f.clone(), file.clone(), t.key.clone()));
         }
