@@ -191,6 +191,8 @@ struct Ctx<'a> {
     plan: Plan,
     clone_set: BTreeMap<(String, String), usize>,
     depth: u32,
+    /// Token counts of function bodies read so far.
+    token_counts: std::cell::RefCell<BTreeMap<NodeIndex, usize>>,
     /// Macro definitions read so far, by (name, after the patch).
     macro_texts: BTreeMap<(String, bool), Vec<MacroText>>,
     /// The patched files' texts after the patch.
@@ -204,6 +206,13 @@ struct MacroDefined {
     invocation: String,
     place: Place,
 }
+
+/// A static function whose body has at most this many tokens is taken as inlined by gcc
+/// into each caller (`-finline-small-functions` at -O2 inlines bodies of about 15 of its
+/// internal instructions, `max-inline-insns-auto`; 80 tokens is a short function of a few
+/// statements, such as `mana_get_rxbuf_cfg`, which `dynwalk verify` found inlined into its
+/// two callers).
+const SMALL_BODY_TOKENS: usize = 80;
 
 /// Macros an expansion leaves as written: the plan reads `ARRAY_SIZE(x)` as a size use.
 const KEEP_UNEXPANDED: &[&str] = &["ARRAY_SIZE"];
@@ -323,20 +332,48 @@ impl Ctx<'_> {
             || (a.has(FnAttrs::STATIC) && self.place_of(n).file.ends_with(".h"))
     }
 
-    /// gcc inlines a static function called from one place whatever its size
-    /// (`-finline-functions-called-once`, on at -O2): its code ends up in its caller, which
-    /// must be cloned (found by `dynwalk verify`, docs/verify.md).
-    fn is_called_once_static(&self, n: NodeIndex) -> bool {
+    /// gcc inlines a static function of a `.c` file into its callers when it is called
+    /// from one place, whatever its size (`-finline-functions-called-once`, on at -O2), or
+    /// when its body is small (`-finline-small-functions`): its code ends up in its
+    /// callers, which must be cloned (both found by `dynwalk verify`, docs/verify.md).
+    /// Says why, or `None` when the function is expected out of line.
+    fn inlined_static(&self, n: NodeIndex) -> Option<&'static str> {
         let a = self.attrs_of(n);
         let g = call_graph(self.db, self.db.workspace());
         let file = self.place_of(n).file;
         let calls: Vec<_> = g.graph.edges_directed(n, Direction::Incoming).collect();
-        a.has(FnAttrs::STATIC)
-            && !a.has(FnAttrs::NOINLINE)
-            && file.ends_with(".c")
-            && calls.len() == 1
-            && *calls[0].weight() != crate::resolve::How::Member
-            && self.place_of(calls[0].source()).file == file
+        let local_direct = !calls.is_empty()
+            && calls
+                .iter()
+                .all(|e| *e.weight() != crate::resolve::How::Member && self.place_of(e.source()).file == file);
+        if !a.has(FnAttrs::STATIC) || a.has(FnAttrs::NOINLINE) || !file.ends_with(".c") || !local_direct {
+            return None;
+        }
+        if calls.len() == 1 {
+            Some("static and called once (gcc inlines it)")
+        } else if self.body_tokens(n) <= SMALL_BODY_TOKENS {
+            Some("static and small (gcc inlines it)")
+        } else {
+            None
+        }
+    }
+
+    /// The number of tokens in a function's body (memoized).
+    fn body_tokens(&self, n: NodeIndex) -> usize {
+        if let Some(&k) = self.token_counts.borrow().get(&n) {
+            return k;
+        }
+        let g = call_graph(self.db, self.db.workspace());
+        let node = g.graph[n];
+        let file = self.db.files()[node.file as usize];
+        let facts = file_facts(self.db, file);
+        let f = &facts.functions[node.func as usize];
+        let k = self.src.read(file.path(self.db)).map_or(usize::MAX, |t| {
+            let body = &t[(f.body.0 as usize).min(t.len())..(f.body.1 as usize).min(t.len())];
+            Lexer::new(body).count()
+        });
+        self.token_counts.borrow_mut().insert(n, k);
+        k
     }
 
     fn nodes_named(&self, name: &str, file: Option<&str>) -> Vec<NodeIndex> {
@@ -366,13 +403,19 @@ impl Ctx<'_> {
 
     /// A function whose code changes with something it uses (`why`): cloned, or, when it
     /// is inlined into its callers (an inline, a static function of a header), its
-    /// out-of-line callers are.
+    /// out-of-line callers are; a static function of a `.c` file that gcc inlines is
+    /// cloned with its callers.
     fn clone_user(&mut self, place: Place, why: String) {
         let nodes = self.nodes_named(&place.function, Some(&place.file));
         if nodes.iter().any(|&n| self.is_inlined(n)) {
             self.clone_callers(&nodes, why);
         } else {
-            self.add_clone(place, vec![why]);
+            let f = place.function.clone();
+            self.add_clone(place, vec![why.clone()]);
+            // A static function gcc inlines: its callers hold the code too.
+            if let Some(how) = nodes.iter().find_map(|&n| self.inlined_static(n)) {
+                self.clone_callers(&nodes, format!("{why}; {f} is {how}"));
+            }
         }
     }
 
@@ -394,9 +437,9 @@ impl Ctx<'_> {
                 if self.is_inlined(caller) {
                     queue.push_back((caller, c));
                 } else {
-                    if self.is_called_once_static(caller) {
+                    if let Some(why) = self.inlined_static(caller) {
                         let mut up = c.clone();
-                        up.push(format!("{} is static and called once (gcc inlines it)", p.function));
+                        up.push(format!("{} is {why}", p.function));
                         queue.push_back((caller, up));
                     }
                     self.add_clone(p, c);
@@ -430,6 +473,7 @@ pub fn derive_plan(
         clone_set: BTreeMap::new(),
         depth,
         macro_texts: BTreeMap::new(),
+        token_counts: Default::default(),
         new_texts: new_files.iter().map(|f| (f.path.clone(), f.text.clone())).collect(),
     };
     redirections_and_inline_clones(&mut cx);
@@ -471,8 +515,8 @@ fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
                 _ => "its body changed",
             };
             cx.plan.redirections.push(Redirect { place, mechanism, reason: reason.to_string() });
-            if nodes.iter().any(|&n| cx.is_called_once_static(n)) {
-                cx.clone_callers(&nodes, format!("{} changed (static, called once: gcc inlines it)", c.name));
+            if let Some(why) = nodes.iter().find_map(|&n| cx.inlined_static(n)) {
+                cx.clone_callers(&nodes, format!("{} changed; it is {why}", c.name));
             } else if !c.attr_bits.has(FnAttrs::STATIC) && nodes.iter().any(|&n| cx.attrs_of(n).has(FnAttrs::STATIC)) {
                 // gcc may have inlined the static version into its callers; they now call
                 // the out-of-line one (found by `dynwalk verify`: lockdown_param).

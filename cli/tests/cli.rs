@@ -28,7 +28,7 @@ fn second_index_run_reuses_every_file() {
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     assert_eq!(v["parsed_files"], 17);
-    assert_eq!(v["counts"]["functions"].as_u64(), Some(47));
+    assert_eq!(v["counts"]["functions"].as_u64(), Some(49));
     let second = run(&["index", t, "--format", "json"], cache.path());
     let w: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(w["parsed_files"], 0, "an unchanged tree must not be parsed again");

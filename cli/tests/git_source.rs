@@ -68,7 +68,7 @@ fn index_of_a_revision_is_cached_and_unknown_revisions_are_refused() {
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     assert_eq!(v["parsed_files"], 17);
-    assert_eq!(v["counts"]["functions"], 47);
+    assert_eq!(v["counts"]["functions"], 49);
     let second = dynwalk(&["index", "v2.4.20-mini", "--repo", repo, "--format", "json"], cache.path());
     let w: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(w["parsed_files"], 0);

@@ -23,9 +23,21 @@ int keymap_lookup(int code)
 	return -1;
 }
 
+static int keymap_index_ok(int i)
+{
+	return i < ARRAY_SIZE(keymaps);
+}
+
 const char *keymap_name(int i)
 {
+	if (!keymap_index_ok(i))
+		return NULL;
 	return keymaps[i].name;
+}
+
+int keymap_code(int i)
+{
+	return keymap_index_ok(i) ? keymaps[i].code : -1;
 }
 
 module_table_driver(keymaps);
