@@ -85,6 +85,10 @@ pub struct TypePlan {
     /// Accesses of the embedding types' fields that lie after the embedded member (and of
     /// the member itself): their offsets move with this type's size.
     pub embedder_accesses: Vec<AccessSite>,
+    /// The functions that the accessing functions (and `sizeof` sites) are inlined into:
+    /// inline functions and static functions gcc inlines put their accesses into their
+    /// callers' code, climbing to the first function compiled out of line.
+    pub inlined_into: Vec<Place>,
     pub shadow: Vec<ShadowField>,
 }
 
@@ -193,6 +197,8 @@ struct Ctx<'a> {
     depth: u32,
     /// Token counts of function bodies read so far.
     token_counts: std::cell::RefCell<BTreeMap<NodeIndex, usize>>,
+    /// File texts read for them.
+    texts: std::cell::RefCell<BTreeMap<String, Arc<[u8]>>>,
     /// Macro definitions read so far, by (name, after the patch).
     macro_texts: BTreeMap<(String, bool), Vec<MacroText>>,
     /// The patched files' texts after the patch.
@@ -368,7 +374,14 @@ impl Ctx<'_> {
         let file = self.db.files()[node.file as usize];
         let facts = file_facts(self.db, file);
         let f = &facts.functions[node.func as usize];
-        let k = self.src.read(file.path(self.db)).map_or(usize::MAX, |t| {
+        let path = file.path(self.db);
+        let known = self.texts.borrow().get(path).cloned();
+        let text = known.or_else(|| {
+            let t = self.src.read(path)?;
+            self.texts.borrow_mut().insert(path.clone(), t.clone());
+            Some(t)
+        });
+        let k = text.map_or(usize::MAX, |t| {
             let body = &t[(f.body.0 as usize).min(t.len())..(f.body.1 as usize).min(t.len())];
             Lexer::new(body).count()
         });
@@ -417,6 +430,33 @@ impl Ctx<'_> {
                 self.clone_callers(&nodes, format!("{why}; {f} is {how}"));
             }
         }
+    }
+
+    /// The callers that the functions `(name, file)` are inlined into, climbing through
+    /// inlined callers (inline functions, static functions gcc inlines), sorted.
+    fn inlined_into(&self, functions: &BTreeSet<(String, String)>) -> Vec<Place> {
+        let g = call_graph(self.db, self.db.workspace()).clone();
+        let mut queue: VecDeque<NodeIndex> =
+            functions.iter().flat_map(|(f, file)| self.nodes_named(f, Some(file))).collect();
+        let mut seen: BTreeSet<NodeIndex> = queue.iter().copied().collect();
+        let mut out = Vec::new();
+        while let Some(n) = queue.pop_front() {
+            if !self.is_inlined(n) && self.inlined_static(n).is_none() {
+                continue;
+            }
+            for e in g.graph.edges_directed(n, Direction::Incoming) {
+                if *e.weight() == crate::resolve::How::Member || !seen.insert(e.source()) {
+                    continue;
+                }
+                let p = self.place_of(e.source());
+                if !functions.contains(&(p.function.clone(), p.file.clone())) {
+                    out.push(p);
+                }
+                queue.push_back(e.source());
+            }
+        }
+        out.sort_by(|a, b| (&a.file, a.line, &a.function).cmp(&(&b.file, b.line, &b.function)));
+        out
     }
 
     /// Callers of `start` that must be cloned, climbing through inlined callers up to
@@ -474,6 +514,7 @@ pub fn derive_plan(
         depth,
         macro_texts: BTreeMap::new(),
         token_counts: Default::default(),
+        texts: Default::default(),
         new_texts: new_files.iter().map(|f| (f.path.clone(), f.text.clone())).collect(),
     };
     redirections_and_inline_clones(&mut cx);
@@ -870,6 +911,15 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
                 embedder_accesses.push(a);
             }
         }
+        let mut users: BTreeSet<(String, String)> = accesses
+            .iter()
+            .chain(&embedder_accesses)
+            .filter_map(|a| a.function.clone().map(|f| (f, a.file.clone())))
+            .collect();
+        users.extend(
+            sizeof_sites.iter().filter(|p| !p.function.is_empty()).map(|p| (p.function.clone(), p.file.clone())),
+        );
+        let inlined_into = cx.inlined_into(&users);
         cx.plan.types.push(TypePlan {
             key: t.key.clone(),
             layout_changed: t.layout_changed,
@@ -877,6 +927,7 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
             sizeof_sites,
             embedded_in,
             embedder_accesses,
+            inlined_into,
             shadow,
         });
     }

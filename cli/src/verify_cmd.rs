@@ -96,7 +96,8 @@ fn plan_items(p: &Planned) -> PlanItems {
     for t in &plan.types {
         let sites =
             t.accesses.iter().chain(&t.embedder_accesses).filter_map(|a| a.function.as_ref().map(|f| (f, &a.file)));
-        for (f, file) in sites.chain(t.sizeof_sites.iter().map(|s| (&s.function, &s.file))) {
+        let places = t.sizeof_sites.iter().chain(&t.inlined_into).map(|s| (&s.function, &s.file));
+        for (f, file) in sites.chain(places) {
             items.type_users.push((f.clone(), file.clone(), t.key.clone()));
         }
     }
