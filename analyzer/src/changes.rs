@@ -19,6 +19,8 @@ pub enum FnChangeKind {
     Removed,
     /// Only whitespace or comments changed: the compiled code is the same.
     Cosmetic,
+    /// Only the names of renamed fields changed in the body: the compiled code is the same.
+    Renamed,
     /// Only code in branches that this configuration does not compile changed (`#ifndef
     /// MODULE` in a module, `#ifdef CONFIG_X` with `X` off): the compiled code is the same.
     Inactive,
@@ -47,17 +49,24 @@ impl FnChange {
     }
     /// A change the compiled code sees.
     pub fn is_semantic(&self) -> bool {
-        !matches!(self.kind, FnChangeKind::Cosmetic | FnChangeKind::Inactive | FnChangeKind::LineShift)
+        !matches!(
+            self.kind,
+            FnChangeKind::Cosmetic | FnChangeKind::Inactive | FnChangeKind::Renamed | FnChangeKind::LineShift
+        )
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
     pub field: String,
-    /// `added`, `removed`, `retyped`, `moved`
+    /// `added`, `removed`, `retyped`, `moved`, `renamed` (`field` is the new name; the old
+    /// field at the same place is gone: `old_type` is its type)
     pub change: &'static str,
     pub old_type: Option<String>,
     pub new_type: Option<String>,
+    /// For `renamed`: the old name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_field: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -107,6 +116,56 @@ pub struct ChangeSet {
     pub globals: Vec<GlobalChange>,
     /// Files that are neither C nor headers: assembly, Kconfig, Makefiles, others.
     pub other_files: Vec<(String, &'static str)>,
+}
+
+/// The field renames of a change set: (old name, new name) of every `renamed` field whose
+/// type stayed the same.
+pub fn renames(ch: &ChangeSet) -> Vec<(String, String)> {
+    let mut r: Vec<(String, String)> = ch
+        .types
+        .iter()
+        .flat_map(|t| &t.fields)
+        .filter(|f| f.change == "renamed" && f.old_type == f.new_type)
+        .filter_map(|f| f.old_field.clone().map(|o| (o, f.field.clone())))
+        .collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+/// Functions whose body change is only the renaming of fields (`p->gdma_region` became
+/// `p->dma_region_handle` with the field renamed in place): `renamed`, not `body` — the
+/// compiled code is the same. `files` are the patched C files: (path, old text, old
+/// facts, new text, new facts).
+pub fn reclassify_renamed(ch: &mut ChangeSet, files: &[(&str, &[u8], &FileFacts, &[u8], &FileFacts)]) {
+    let renames = renames(ch);
+    if renames.is_empty() {
+        return;
+    }
+    for c in ch.functions.iter_mut().filter(|c| c.kind == FnChangeKind::Body) {
+        let Some((_, ot, of, nt, nf)) = files.iter().find(|f| f.0 == c.file) else { continue };
+        let find = |t: &[u8], f: &FileFacts| {
+            f.functions
+                .iter()
+                .find(|x| f.name(x.name) == c.name)
+                .map(|x| t[x.body.0 as usize..(x.body.1 as usize).min(t.len())].to_vec())
+        };
+        let (Some(ob), Some(nb)) = (find(ot, of), find(nt, nf)) else { continue };
+        let toks = |b: &[u8]| -> Vec<String> {
+            crate::lex::Lexer::new(b).map(|t| String::from_utf8_lossy(&b[t.start..t.end]).into_owned()).collect()
+        };
+        let mut old = toks(&ob);
+        for i in 1..old.len() {
+            if old[i - 1] == "." || old[i - 1] == "->" {
+                if let Some((_, n)) = renames.iter().find(|(o, _)| *o == old[i]) {
+                    old[i] = n.clone();
+                }
+            }
+        }
+        if old == toks(&nb) {
+            c.kind = FnChangeKind::Renamed;
+        }
+    }
 }
 
 /// Identifiers whose use makes code depend on its line number.
@@ -261,6 +320,7 @@ fn types(s: &Side<'_>) -> BTreeMap<String, Layout> {
 fn classify_types(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet) {
     let (ot, nt) = (types(o), types(n));
     for (key, (nal, _, line, nfields, nenums)) in &nt {
+        let mut renames: Vec<(String, String)> = Vec::new();
         let Some((oal, _, _, ofields, oenums)) = ot.get(key) else {
             out.types.push(TypeChange {
                 key: key.clone(),
@@ -274,19 +334,40 @@ fn classify_types(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet) {
             continue;
         };
         let mut fields = Vec::new();
+        // A field the new version lacks, replaced at the same place by one the old version
+        // lacks: a rename (`u64 gdma_region` -> `gdma_obj_handle_t dma_region_handle`).
+        let renamed_from = |k: usize| -> Option<&(String, String)> {
+            let (name, _) = &nfields[k];
+            let old = ofields.get(k)?;
+            let lone = |f: &str, list: &[(String, String)]| !list.iter().any(|(x, _)| x == f);
+            (lone(name, ofields) && lone(&old.0, nfields) && !name.is_empty() && !old.0.is_empty()).then_some(old)
+        };
         for (k, (name, ty)) in nfields.iter().enumerate() {
             match ofields.iter().position(|(n2, _)| n2 == name) {
+                None if renamed_from(k).is_some() => {
+                    let (old_name, old_ty) = renamed_from(k).cloned().unwrap_or_default();
+                    fields.push(FieldChange {
+                        field: name.clone(),
+                        change: "renamed",
+                        old_type: Some(old_ty),
+                        new_type: Some(ty.clone()),
+                        old_field: Some(old_name.clone()),
+                    });
+                    renames.push((old_name, name.clone()));
+                }
                 None => fields.push(FieldChange {
                     field: name.clone(),
                     change: "added",
                     old_type: None,
                     new_type: Some(ty.clone()),
+                    old_field: None,
                 }),
                 Some(j) if ofields[j].1 != *ty => fields.push(FieldChange {
                     field: name.clone(),
                     change: "retyped",
                     old_type: Some(ofields[j].1.clone()),
                     new_type: Some(ty.clone()),
+                    old_field: None,
                 }),
                 Some(j) if j != k && !name.is_empty() => {
                     // Moved relative to the fields both versions have.
@@ -300,6 +381,7 @@ fn classify_types(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet) {
                             change: "moved",
                             old_type: Some(ty.clone()),
                             new_type: Some(ty.clone()),
+                            old_field: None,
                         });
                     }
                 }
@@ -307,23 +389,25 @@ fn classify_types(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet) {
             }
         }
         for (name, ty) in ofields {
-            if !nfields.iter().any(|(x, _)| x == name) {
+            if !nfields.iter().any(|(x, _)| x == name) && !renames.iter().any(|(o, _)| o == name) {
                 fields.push(FieldChange {
                     field: name.clone(),
                     change: "removed",
                     old_type: Some(ty.clone()),
                     new_type: None,
+                    old_field: None,
                 });
             }
         }
         let enumerators_changed = oenums != nenums;
+        let same_layout = fields.iter().all(|f| f.change == "renamed" && f.old_type == f.new_type);
         if !fields.is_empty() || enumerators_changed || oal != nal {
             out.types.push(TypeChange {
                 key: key.clone(),
                 file: path.into(),
                 line: *line,
                 change: "changed",
-                layout_changed: !fields.is_empty() || (oal != nal && !key.starts_with("enum")),
+                layout_changed: (!fields.is_empty() && !same_layout) || (oal != nal && !key.starts_with("enum")),
                 fields,
                 enumerators_changed,
             });

@@ -556,12 +556,12 @@ fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
                 _ => "its body changed",
             };
             cx.plan.redirections.push(Redirect { place, mechanism, reason: reason.to_string() });
-            if let Some(why) = nodes.iter().find_map(|&n| cx.inlined_static(n)) {
-                cx.clone_callers(&nodes, format!("{} changed; it is {why}", c.name));
-            } else if !c.attr_bits.has(FnAttrs::STATIC) && nodes.iter().any(|&n| cx.attrs_of(n).has(FnAttrs::STATIC)) {
+            if !c.attr_bits.has(FnAttrs::STATIC) && nodes.iter().any(|&n| cx.attrs_of(n).has(FnAttrs::STATIC)) {
                 // gcc may have inlined the static version into its callers; they now call
                 // the out-of-line one (found by `dynwalk verify`: lockdown_param).
                 cx.clone_callers(&nodes, format!("{} is no longer static (its callers' inlining changes)", c.name));
+            } else if let Some(why) = nodes.iter().find_map(|&n| cx.inlined_static(n)) {
+                cx.clone_callers(&nodes, format!("{} changed; it is {why}", c.name));
             }
         }
         if c.kind == FnChangeKind::Signature {
@@ -702,16 +702,20 @@ fn shifted_fields(
     let old = old?;
     let shifting = |f: &crate::changes::FieldChange| match f.change {
         "removed" | "moved" => true,
-        "retyped" => !same_size(f.old_type.as_deref(), f.new_type.as_deref()),
+        "retyped" | "renamed" => f.old_type != f.new_type && !same_size(f.old_type.as_deref(), f.new_type.as_deref()),
         _ => false,
     };
-    if changes.iter().any(|c| shifting(c) && !old.iter().any(|(n, _)| *n == c.field)) {
+    // The name a field has in the tree.
+    let old_name = |c: &crate::changes::FieldChange| c.old_field.clone().unwrap_or_else(|| c.field.clone());
+    if changes.iter().any(|c| shifting(c) && !old.iter().any(|(n, _)| *n == old_name(c))) {
         return None;
     }
-    let first = old.iter().position(|(n, _)| changes.iter().any(|c| shifting(c) && c.field == *n));
+    let first = old.iter().position(|(n, _)| changes.iter().any(|c| shifting(c) && old_name(c) == *n));
     let mut out: BTreeSet<String> =
         first.map(|k| old[k..].iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default();
-    out.extend(changes.iter().filter(|c| c.change == "retyped").map(|c| c.field.clone()));
+    let retyped =
+        |c: &&crate::changes::FieldChange| c.change == "retyped" || (c.change == "renamed" && c.old_type != c.new_type);
+    out.extend(changes.iter().filter(retyped).map(old_name));
     Some(out)
 }
 
@@ -1219,7 +1223,13 @@ mod tests {
     use crate::changes::FieldChange;
 
     fn change(field: &str, change: &'static str, old: Option<&str>, new: Option<&str>) -> FieldChange {
-        FieldChange { field: field.into(), change, old_type: old.map(Into::into), new_type: new.map(Into::into) }
+        FieldChange {
+            field: field.into(),
+            change,
+            old_type: old.map(Into::into),
+            new_type: new.map(Into::into),
+            old_field: None,
+        }
     }
 
     fn fields(names: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -5,11 +5,11 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use dynwalk_analyzer::changes::{classify_file, file_kind, ChangeSet};
+use dynwalk_analyzer::changes::{classify_file, file_kind, reclassify_renamed, ChangeSet};
 use dynwalk_analyzer::patch::{self, FileChange, Fuzz};
 use dynwalk_analyzer::plan::{derive_plan, NewFile, Plan, THREAD_STARTERS};
 use dynwalk_analyzer::scope::{chain_seeds, seed_words};
-use dynwalk_analyzer::Config;
+use dynwalk_analyzer::{Config, FileFacts};
 use dynwalk_verify::configured::Linked;
 
 use crate::error::CliError;
@@ -97,6 +97,8 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let mut files = Vec::new();
     let mut new_facts = Vec::new();
     let mut patched = Vec::new();
+    // The patched C files, both versions, for the pass that needs the whole change set.
+    let mut texts = Vec::new();
     for fp in &parsed.files {
         let path = fp.path().to_string();
         check_path(&path)?;
@@ -148,6 +150,9 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             new.as_ref().map(|f| (new_text.as_bytes(), f.as_ref())),
             &mut changes,
         );
+        if let (Some(o), Some(n)) = (&old, &new) {
+            texts.push((path.clone(), old_text.clone(), o.clone(), new_text.clone(), n.clone()));
+        }
         if let Some(f) = &old {
             patched.push((old_path, f.clone()));
         }
@@ -155,6 +160,14 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
             new_facts.push(NewFile { path, facts, text: Arc::from(new_text.into_bytes()) });
         }
     }
+    let both: Vec<_> = texts
+        .iter()
+        .map(|(p, ot, of, nt, nf): &(String, String, Arc<FileFacts>, String, Arc<FileFacts>)| {
+            (p.as_str(), ot.as_bytes(), of.as_ref(), nt.as_bytes(), nf.as_ref())
+        })
+        .collect();
+    reclassify_renamed(&mut changes, &both);
+    drop(both);
     let chains = chain_seeds(&changes);
     let seeds =
         if a.whole_tree { Err("--whole-tree".to_string()) } else { seed_words(&changes).map_err(|e| e.to_string()) };
