@@ -719,6 +719,20 @@ fn shifted_fields(
     Some(out)
 }
 
+/// A type written as a typedef name, followed to what it names when that is not an
+/// aggregate (`gdma_obj_handle_t` -> `u64`); anything else as it is.
+fn through_typedefs(table: &crate::symbols::SymbolTable, ty: &str) -> String {
+    let mut t = ty.trim().to_string();
+    for _ in 0..8 {
+        let next = table.id(&t).and_then(|n| table.typedefs.get(&n)).map(|&a| table.name(a).trim().to_string());
+        match next {
+            Some(a) if !a.starts_with("struct ") && !a.starts_with("union ") && a != t => t = a,
+            _ => break,
+        }
+    }
+    t
+}
+
 /// Whether two field types have the same size on x86-64, as far as their spelling tells:
 /// both pointers, or both in one group of scalar types.
 fn same_size(a: Option<&str>, b: Option<&str>) -> bool {
@@ -877,7 +891,17 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
         // added fields go to shadow data and leave the old layout alone. A field before
         // the first change keeps its offset.
         let old_fields = fields_of(&table, &t.key);
-        let shifted = shifted_fields(old_fields.as_deref(), &t.fields);
+        // Field types through typedefs (`gdma_obj_handle_t` is `u64`), for size questions.
+        let field_changes: Vec<crate::changes::FieldChange> = t
+            .fields
+            .iter()
+            .map(|f| crate::changes::FieldChange {
+                old_type: f.old_type.as_deref().map(|x| through_typedefs(&table, x)),
+                new_type: f.new_type.as_deref().map(|x| through_typedefs(&table, x)),
+                ..f.clone()
+            })
+            .collect();
+        let shifted = shifted_fields(old_fields.as_deref(), &field_changes);
         if t.fields.iter().any(|f| f.change != "added") {
             for a in &accesses {
                 let Some(func) = &a.function else { continue };
@@ -892,8 +916,11 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
         // The types embedding this one by value: their fields after it move when its size
         // may change (a field removed or retyped to another size), and would move with
         // the added fields if they were not shadow data.
-        let resized = t.fields.iter().any(|f| {
-            f.change == "removed" || (f.change == "retyped" && !same_size(f.old_type.as_deref(), f.new_type.as_deref()))
+        let resized = field_changes.iter().any(|f| {
+            f.change == "removed"
+                || (matches!(f.change, "retyped" | "renamed")
+                    && f.old_type != f.new_type
+                    && !same_size(f.old_type.as_deref(), f.new_type.as_deref()))
         });
         let mut embedder_accesses = Vec::new();
         for (outer, member) in embedders(&table, &t.key) {
