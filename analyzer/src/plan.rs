@@ -364,6 +364,21 @@ impl Ctx<'_> {
         }
     }
 
+    /// A static function of a `.c` file called only directly from its own file: gcc may
+    /// inline it into its callers whatever its size (`-finline-functions` at -O2 weighs
+    /// size against the call), so its callers' code may hold its code.
+    fn may_inline_static(&self, n: NodeIndex) -> bool {
+        let a = self.attrs_of(n);
+        let g = call_graph(self.db, self.db.workspace());
+        let file = self.place_of(n).file;
+        a.has(FnAttrs::STATIC)
+            && !a.has(FnAttrs::NOINLINE)
+            && file.ends_with(".c")
+            && g.graph
+                .edges_directed(n, Direction::Incoming)
+                .all(|e| *e.weight() != crate::resolve::How::Member && self.place_of(e.source()).file == file)
+    }
+
     /// The number of tokens in a function's body (memoized).
     fn body_tokens(&self, n: NodeIndex) -> usize {
         if let Some(&k) = self.token_counts.borrow().get(&n) {
@@ -441,7 +456,7 @@ impl Ctx<'_> {
         let mut seen: BTreeSet<NodeIndex> = queue.iter().copied().collect();
         let mut out = Vec::new();
         while let Some(n) = queue.pop_front() {
-            if !self.is_inlined(n) && self.inlined_static(n).is_none() {
+            if !self.is_inlined(n) && !self.may_inline_static(n) {
                 continue;
             }
             for e in g.graph.edges_directed(n, Direction::Incoming) {
@@ -817,25 +832,30 @@ fn embedders(table: &crate::symbols::SymbolTable, key: &str) -> Vec<(String, Str
     out
 }
 
+/// The `sizeof(struct x)` sites of aggregate `key`, in the files that mention its tag.
+fn sizeof_places(cx: &Ctx<'_>, key: &str) -> Vec<Place> {
+    let tag = key.split_once(' ').map(|x| x.1).unwrap_or(key);
+    let mut out = Vec::new();
+    for (path, _) in cx.src.files_mentioning(tag) {
+        let Some(file) = cx.db.files().iter().find(|f| *f.path(cx.db) == path).copied() else { continue };
+        let facts = file_facts(cx.db, file);
+        for s in &facts.sizeofs {
+            if strip_type(facts.name(s.arg)) == key {
+                let function =
+                    s.caller.map(|c| facts.name(facts.functions[c as usize].name).to_string()).unwrap_or_default();
+                out.push(Place { function, file: path.clone(), line: s.pos.line, col: s.pos.col });
+            }
+        }
+    }
+    out
+}
+
 fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
     let types = cx.plan.changes.types.clone();
     let table = symbol_table(cx.db, cx.db.workspace()).clone();
     for t in types.iter().filter(|t| t.layout_changed && !t.key.starts_with("enum")) {
         let accesses = query::accesses(cx.db, &t.key, None);
-        let tag = t.key.split_once(' ').map(|x| x.1).unwrap_or(&t.key).to_string();
-        // sizeof(struct foo), sizeof(*p) with p of that type is found through accesses' functions.
-        let mut sizeof_sites = Vec::new();
-        for (path, _) in cx.src.files_mentioning(&tag) {
-            let Some(file) = cx.db.files().iter().find(|f| *f.path(cx.db) == path).copied() else { continue };
-            let facts = file_facts(cx.db, file);
-            for s in &facts.sizeofs {
-                if strip_type(facts.name(s.arg)) == t.key {
-                    let function =
-                        s.caller.map(|c| facts.name(facts.functions[c as usize].name).to_string()).unwrap_or_default();
-                    sizeof_sites.push(Place { function, file: path.clone(), line: s.pos.line, col: s.pos.col });
-                }
-            }
-        }
+        let sizeof_sites = sizeof_places(cx, &t.key);
         let mut embedded_in: Vec<String> = table
             .aggregates
             .iter()
@@ -923,7 +943,11 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
                     && !same_size(f.old_type.as_deref(), f.new_type.as_deref()))
         });
         let mut embedder_accesses = Vec::new();
+        let mut embedder_sizeofs: Vec<(String, String)> = Vec::new();
         for (outer, member) in embedders(&table, &t.key) {
+            embedder_sizeofs.extend(
+                sizeof_places(cx, &outer).into_iter().filter(|p| !p.function.is_empty()).map(|p| (p.function, p.file)),
+            );
             let after = fields_of(&table, &outer).map(|fs| {
                 fs.iter().skip_while(|(n, _)| *n != member).map(|(n, _)| n.clone()).collect::<BTreeSet<String>>()
             });
@@ -950,6 +974,9 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
         users.extend(
             sizeof_sites.iter().filter(|p| !p.function.is_empty()).map(|p| (p.function.clone(), p.file.clone())),
         );
+        // The embedding types' sizes change too: their `sizeof` sites and what they are
+        // inlined into depend on the layout.
+        users.extend(embedder_sizeofs);
         let inlined_into = cx.inlined_into(&users);
         cx.plan.types.push(TypePlan {
             key: t.key.clone(),
