@@ -154,15 +154,17 @@ pub fn reclassify_renamed(ch: &mut ChangeSet, files: &[(&str, &[u8], &FileFacts,
         let toks = |b: &[u8]| -> Vec<String> {
             crate::lex::Lexer::new(b).map(|t| String::from_utf8_lossy(&b[t.start..t.end]).into_owned()).collect()
         };
-        let mut old = toks(&ob);
-        for i in 1..old.len() {
-            if old[i - 1] == "." || old[i - 1] == "->" {
-                if let Some((_, n)) = renames.iter().find(|(o, _)| *o == old[i]) {
-                    old[i] = n.clone();
-                }
-            }
-        }
-        if old == toks(&nb) {
+        // Token by token: every difference is a renamed field after `.` or `->` (another
+        // struct's field of the old name may stay as it was).
+        let (old, new) = (toks(&ob), toks(&nb));
+        let only_renames = old.len() == new.len()
+            && (0..old.len()).all(|i| {
+                old[i] == new[i]
+                    || (i > 0
+                        && (old[i - 1] == "." || old[i - 1] == "->")
+                        && renames.iter().any(|(o, n)| *o == old[i] && *n == new[i]))
+            });
+        if only_renames {
             c.kind = FnChangeKind::Renamed;
         }
     }
@@ -399,9 +401,10 @@ fn classify_types(path: &str, o: &Side<'_>, n: &Side<'_>, out: &mut ChangeSet) {
                 });
             }
         }
-        let enumerators_changed = oenums != nenums;
+        // Enumerators appended after the existing ones leave the existing values alone.
+        let enumerators_changed = oenums != nenums && !nenums.starts_with(oenums);
         let same_layout = fields.iter().all(|f| f.change == "renamed" && f.old_type == f.new_type);
-        if !fields.is_empty() || enumerators_changed || oal != nal {
+        if !fields.is_empty() || oenums != nenums || oal != nal {
             out.types.push(TypeChange {
                 key: key.clone(),
                 file: path.into(),
@@ -516,6 +519,30 @@ mod tests {
         let mut out = ChangeSet::default();
         classify_file("include/x.h", Some((old.as_bytes(), &of)), Some((new.as_bytes(), &nf)), &mut out);
         out
+    }
+
+    /// Found by `dynwalk verify` on the mana driver's new GDMA request types: enumerators
+    /// appended after the existing ones leave the existing values, and their users, alone.
+    #[test]
+    fn appended_enumerators_keep_the_existing_values() {
+        let ch = classify("enum req { A = 25, B, C };\n", "enum req { A = 25, B, C, D = 29 };\n");
+        assert_eq!(ch.types.len(), 1, "the enum is reported as changed");
+        assert!(!ch.types[0].enumerators_changed);
+        let ch = classify("enum req { A, B, C };\n", "enum req { A, X, B, C };\n");
+        assert!(ch.types[0].enumerators_changed, "B and C are renumbered");
+    }
+
+    /// Found by `dynwalk verify` on the mana driver (#132): a field renamed in place.
+    #[test]
+    fn a_field_renamed_in_place_is_not_removed_and_added() {
+        let ch = classify("struct m { u64 len; u64 region; };\n", "struct m { u64 len; handle_t handle; };\n");
+        let f = &ch.types[0].fields;
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].change, f[0].old_field.as_deref(), f[0].field.as_str()),
+            ("renamed", Some("region"), "handle")
+        );
+        assert_eq!(renames(&ch), [("region".to_string(), "handle".to_string())]);
     }
 
     /// Found by `dynwalk verify` on Debian's slram patch (#92): the change is under

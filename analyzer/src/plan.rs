@@ -735,11 +735,16 @@ fn shifted_fields(
 }
 
 /// A type written as a typedef name, followed to what it names when that is not an
-/// aggregate (`gdma_obj_handle_t` -> `u64`); anything else as it is.
-fn through_typedefs(table: &crate::symbols::SymbolTable, ty: &str) -> String {
+/// aggregate (`gdma_obj_handle_t` -> `u64`), in the tree or in the typedefs the patch
+/// `added`; anything else as it is.
+fn through_typedefs(table: &crate::symbols::SymbolTable, added: &BTreeMap<String, String>, ty: &str) -> String {
     let mut t = ty.trim().to_string();
     for _ in 0..8 {
-        let next = table.id(&t).and_then(|n| table.typedefs.get(&n)).map(|&a| table.name(a).trim().to_string());
+        let next = table
+            .id(&t)
+            .and_then(|n| table.typedefs.get(&n))
+            .map(|&a| table.name(a).trim().to_string())
+            .or_else(|| added.get(&t).map(|a| a.trim().to_string()));
         match next {
             Some(a) if !a.starts_with("struct ") && !a.starts_with("union ") && a != t => t = a,
             _ => break,
@@ -912,12 +917,22 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
         // the first change keeps its offset.
         let old_fields = fields_of(&table, &t.key);
         // Field types through typedefs (`gdma_obj_handle_t` is `u64`), for size questions.
+        // The patch may add the typedef itself (`typedef u64 gdma_obj_handle_t;`).
+        let new_typedefs: BTreeMap<String, String> =
+            new_files
+                .iter()
+                .flat_map(|f| {
+                    f.facts.types.iter().filter(|t| t.kind == crate::facts::TypeKind::Typedef).filter_map(|t| {
+                        t.aliased.map(|a| (f.facts.name(t.name).to_string(), f.facts.name(a).to_string()))
+                    })
+                })
+                .collect();
         let field_changes: Vec<crate::changes::FieldChange> = t
             .fields
             .iter()
             .map(|f| crate::changes::FieldChange {
-                old_type: f.old_type.as_deref().map(|x| through_typedefs(&table, x)),
-                new_type: f.new_type.as_deref().map(|x| through_typedefs(&table, x)),
+                old_type: f.old_type.as_deref().map(|x| through_typedefs(&table, &new_typedefs, x)),
+                new_type: f.new_type.as_deref().map(|x| through_typedefs(&table, &new_typedefs, x)),
                 ..f.clone()
             })
             .collect();
