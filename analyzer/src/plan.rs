@@ -348,35 +348,32 @@ impl Ctx<'_> {
         let g = call_graph(self.db, self.db.workspace());
         let file = self.place_of(n).file;
         let calls: Vec<_> = g.graph.edges_directed(n, Direction::Incoming).collect();
-        let local_direct = !calls.is_empty()
-            && calls
-                .iter()
-                .all(|e| *e.weight() != crate::resolve::How::Member && self.place_of(e.source()).file == file);
-        if !a.has(FnAttrs::STATIC) || a.has(FnAttrs::NOINLINE) || !file.ends_with(".c") || !local_direct {
+        let local = |e: &petgraph::graph::EdgeReference<'_, crate::resolve::How>| {
+            *e.weight() != crate::resolve::How::Member && self.place_of(e.source()).file == file
+        };
+        if a.has(FnAttrs::NOINLINE) || !file.ends_with(".c") || !calls.iter().any(local) {
             return None;
         }
-        if calls.len() == 1 {
+        let static_local = a.has(FnAttrs::STATIC) && calls.iter().all(local);
+        if static_local && calls.len() == 1 {
             Some("static and called once (gcc inlines it)")
-        } else if self.body_tokens(n) <= SMALL_BODY_TOKENS {
+        } else if self.body_tokens(n) > SMALL_BODY_TOKENS {
+            None
+        } else if static_local {
             Some("static and small (gcc inlines it)")
         } else {
-            None
+            // gcc inlines a small function into the callers it sees, those of its own file,
+            // whatever its linkage (`mana_gd_wq_ring_doorbell`, found by `dynwalk verify`).
+            Some("small (gcc inlines it into its callers in its own file)")
         }
     }
 
-    /// A static function of a `.c` file called only directly from its own file: gcc may
-    /// inline it into its callers whatever its size (`-finline-functions` at -O2 weighs
-    /// size against the call), so its callers' code may hold its code.
-    fn may_inline_static(&self, n: NodeIndex) -> bool {
+    /// A function of a `.c` file (not `noinline`): gcc may inline it into the callers of
+    /// its own file whatever its size and linkage (`-finline-functions` at -O2 weighs size
+    /// against the call), so their code may hold its code.
+    fn may_inline(&self, n: NodeIndex) -> bool {
         let a = self.attrs_of(n);
-        let g = call_graph(self.db, self.db.workspace());
-        let file = self.place_of(n).file;
-        a.has(FnAttrs::STATIC)
-            && !a.has(FnAttrs::NOINLINE)
-            && file.ends_with(".c")
-            && g.graph
-                .edges_directed(n, Direction::Incoming)
-                .all(|e| *e.weight() != crate::resolve::How::Member && self.place_of(e.source()).file == file)
+        !a.has(FnAttrs::NOINLINE) && self.place_of(n).file.ends_with(".c")
     }
 
     /// The number of tokens in a function's body (memoized).
@@ -442,7 +439,7 @@ impl Ctx<'_> {
             self.add_clone(place, vec![why.clone()]);
             // A static function gcc inlines: its callers hold the code too.
             if let Some(how) = nodes.iter().find_map(|&n| self.inlined_static(n)) {
-                self.clone_callers(&nodes, format!("{why}; {f} is {how}"));
+                self.clone_inliners(&nodes, format!("{why}; {f} is {how}"));
             }
         }
     }
@@ -456,11 +453,16 @@ impl Ctx<'_> {
         let mut seen: BTreeSet<NodeIndex> = queue.iter().copied().collect();
         let mut out = Vec::new();
         while let Some(n) = queue.pop_front() {
-            if !self.is_inlined(n) && !self.may_inline_static(n) {
+            let everywhere = self.is_inlined(n);
+            if !everywhere && !self.may_inline(n) {
                 continue;
             }
+            let file = self.place_of(n).file;
             for e in g.graph.edges_directed(n, Direction::Incoming) {
-                if *e.weight() == crate::resolve::How::Member || !seen.insert(e.source()) {
+                if *e.weight() == crate::resolve::How::Member
+                    || (!everywhere && self.place_of(e.source()).file != file)
+                    || !seen.insert(e.source())
+                {
                     continue;
                 }
                 let p = self.place_of(e.source());
@@ -477,12 +479,31 @@ impl Ctx<'_> {
     /// Callers of `start` that must be cloned, climbing through inlined callers up to
     /// the first out-of-line function. `why` describes the change at the start.
     fn clone_callers(&mut self, start: &[NodeIndex], why: String) {
+        self.clone_callers_where(start, why, false)
+    }
+
+    /// Callers of `start` whose code holds its code by inlining: those of its own file
+    /// for a function of a `.c` file (other files cannot inline it), every caller for an
+    /// inline function or a static function of a header.
+    fn clone_inliners(&mut self, start: &[NodeIndex], why: String) {
+        self.clone_callers_where(start, why, true)
+    }
+
+    fn clone_callers_where(&mut self, start: &[NodeIndex], why: String, by_inlining: bool) {
         let g = call_graph(self.db, self.db.workspace()).clone();
-        let mut queue: VecDeque<(NodeIndex, Vec<String>)> = start.iter().map(|&n| (n, vec![why.clone()])).collect();
+        // (function, why, reached by inlining): callers reached because they inline a
+        // function of a `.c` file can only be in that file.
+        let mut queue: VecDeque<(NodeIndex, Vec<String>, bool)> =
+            start.iter().map(|&n| (n, vec![why.clone()], by_inlining)).collect();
         let mut seen: BTreeSet<NodeIndex> = start.iter().copied().collect();
-        while let Some((n, chain)) = queue.pop_front() {
-            let callee = self.place_of(n).function;
+        while let Some((n, chain, inlining)) = queue.pop_front() {
+            let here = self.place_of(n);
+            let callee = here.function.clone();
+            let same_file_only = inlining && here.file.ends_with(".c");
             for caller in g.graph.neighbors_directed(n, Direction::Incoming) {
+                if same_file_only && self.place_of(caller).file != here.file {
+                    continue;
+                }
                 if !seen.insert(caller) {
                     continue;
                 }
@@ -490,12 +511,12 @@ impl Ctx<'_> {
                 c.push(format!("calls {callee}"));
                 let p = self.place_of(caller);
                 if self.is_inlined(caller) {
-                    queue.push_back((caller, c));
+                    queue.push_back((caller, c, true));
                 } else {
                     if let Some(why) = self.inlined_static(caller) {
                         let mut up = c.clone();
                         up.push(format!("{} is {why}", p.function));
-                        queue.push_back((caller, up));
+                        queue.push_back((caller, up, true));
                     }
                     self.add_clone(p, c);
                 }
@@ -574,9 +595,9 @@ fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
             if !c.attr_bits.has(FnAttrs::STATIC) && nodes.iter().any(|&n| cx.attrs_of(n).has(FnAttrs::STATIC)) {
                 // gcc may have inlined the static version into its callers; they now call
                 // the out-of-line one (found by `dynwalk verify`: lockdown_param).
-                cx.clone_callers(&nodes, format!("{} is no longer static (its callers' inlining changes)", c.name));
+                cx.clone_inliners(&nodes, format!("{} is no longer static (its callers' inlining changes)", c.name));
             } else if let Some(why) = nodes.iter().find_map(|&n| cx.inlined_static(n)) {
-                cx.clone_callers(&nodes, format!("{} changed; it is {why}", c.name));
+                cx.clone_inliners(&nodes, format!("{} changed; it is {why}", c.name));
             }
         }
         if c.kind == FnChangeKind::Signature {
