@@ -101,38 +101,33 @@ fn trim_start(s: &[u8]) -> &[u8] {
     &s[i..]
 }
 
-/// The invocation `name(args)` starting at `offset` of `text`: the name and the text of
-/// each argument (at the outer level of parentheses). `None` when there is no such
-/// invocation there.
+/// The invocation `name(args)` starting at `offset` of `text`: the name and each argument
+/// (at the outer level of parentheses) as its tokens joined by spaces. `None` when there
+/// is no such invocation there.
 pub fn invocation_at(text: &[u8], offset: usize) -> Option<(String, Vec<String>)> {
     let rest = text.get(offset..)?;
-    let mut lx = Lexer::new(rest).without_directives();
-    let name = lx.next().filter(|t| t.kind == Tok::Ident)?;
-    let open = lx.next().filter(|t| &rest[t.start..t.end] == b"(")?;
-    let mut depth = 1;
-    let mut args = Vec::new();
-    let mut from = open.end;
-    for t in lx {
-        match &rest[t.start..t.end] {
-            b"(" | b"[" | b"{" => depth += 1,
-            b")" | b"]" | b"}" => {
-                depth -= 1;
-                if depth == 0 {
-                    args.push(String::from_utf8_lossy(&rest[from..t.start]).trim().to_string());
-                    if args.len() == 1 && args[0].is_empty() {
-                        args.clear();
-                    }
-                    return Some((String::from_utf8_lossy(&rest[name.start..name.end]).into_owned(), args));
-                }
-            }
-            b"," if depth == 1 => {
-                args.push(String::from_utf8_lossy(&rest[from..t.start]).trim().to_string());
-                from = t.end;
-            }
+    // Tokens up to the invocation's closing parenthesis, no further.
+    let mut toks = Vec::new();
+    let mut depth = 0i32;
+    for t in Lexer::new(rest).without_directives() {
+        let tk = Tk { kind: t.kind, text: String::from_utf8_lossy(&rest[t.start..t.end]).into_owned() };
+        match tk.text.as_str() {
+            "(" | "[" | "{" => depth += 1,
+            ")" | "]" | "}" => depth -= 1,
             _ => {}
         }
+        let closed = depth == 0 && toks.len() > 1;
+        toks.push(tk);
+        if closed {
+            break;
+        }
     }
-    None
+    if toks.first().is_none_or(|t| t.kind != Tok::Ident) || toks.get(1).is_none_or(|t| !t.is("(")) {
+        return None;
+    }
+    let (args, _) = arguments(&toks, 1)?;
+    let text_of = |a: &[Tk]| a.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ");
+    Some((toks[0].text.clone(), args.iter().map(|a| text_of(a)).collect()))
 }
 
 /// Where an expansion finds the definitions of the macros it meets.

@@ -195,6 +195,8 @@ struct Ctx<'a> {
     plan: Plan,
     clone_set: BTreeMap<(String, String), usize>,
     depth: u32,
+    /// The loaded files by path (built once: plans look files up by path in loops).
+    by_path: std::collections::HashMap<String, crate::db::SourceFile>,
     /// Token counts of function bodies read so far.
     token_counts: std::cell::RefCell<BTreeMap<NodeIndex, usize>>,
     /// File texts read for them.
@@ -227,6 +229,11 @@ const KEEP_UNEXPANDED: &[&str] = &["ARRAY_SIZE"];
 const EXPANSION_BUDGET: usize = 32;
 
 impl Ctx<'_> {
+    /// The loaded file at `path`, if the plan loaded it.
+    fn file_named(&self, path: &str) -> Option<crate::db::SourceFile> {
+        self.by_path.get(path).copied()
+    }
+
     /// A file's text in the tree, or after the patch (`after`) when the patch changes it.
     fn text_of(&self, path: &str, after: bool) -> Option<Arc<[u8]>> {
         match self.new_texts.get(path) {
@@ -280,7 +287,7 @@ impl Ctx<'_> {
         pick: &dyn Fn(&str, &[String]) -> bool,
         only_changed: bool,
     ) -> Vec<MacroDefined> {
-        let Some(file) = self.db.files().iter().find(|f| *f.path(self.db) == path).copied() else { return vec![] };
+        let Some(file) = self.file_named(path) else { return vec![] };
         let facts = file_facts(self.db, file);
         let mut out = Vec::new();
         for c in facts.calls.iter().filter(|c| c.caller.is_none() && c.kind == crate::facts::CallKind::Direct) {
@@ -550,6 +557,7 @@ pub fn derive_plan(
         depth,
         macro_texts: BTreeMap::new(),
         token_counts: Default::default(),
+        by_path: db.files().iter().map(|&f| (f.path(db).clone(), f)).collect(),
         texts: Default::default(),
         new_texts: new_files.iter().map(|f| (f.path.clone(), f.text.clone())).collect(),
     };
@@ -610,7 +618,7 @@ fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
 fn functions_mentioning(cx: &Ctx<'_>, word: &str) -> Vec<Place> {
     let mut out = Vec::new();
     for (path, text) in cx.src.files_mentioning(word) {
-        let Some(file) = cx.db.files().iter().find(|f| *f.path(cx.db) == path).copied() else { continue };
+        let Some(file) = cx.file_named(&path) else { continue };
         let facts = file_facts(cx.db, file);
         for f in &facts.functions {
             let body = &text[(f.body.0 as usize).min(text.len())..(f.body.1 as usize).min(text.len())];
@@ -679,7 +687,7 @@ fn array_length_users(cx: &mut Ctx<'_>) {
     let globals = cx.plan.changes.globals.clone();
     for g in globals.iter().filter(|g| g.change == "length" && g.function.is_none()) {
         let counts = g.length.map(|[a, b]| format!(" ({a} -> {b} elements)")).unwrap_or_default();
-        let is_static = cx.db.files().iter().find(|f| *f.path(cx.db) == g.file).is_some_and(|&f| {
+        let is_static = cx.file_named(&g.file).is_some_and(|f| {
             let facts = file_facts(cx.db, f);
             facts.globals.iter().any(|x| x.is_static && x.in_function.is_none() && facts.name(x.name) == g.name)
         });
@@ -691,7 +699,7 @@ fn array_length_users(cx: &mut Ctx<'_>) {
         paths.sort();
         paths.dedup();
         for path in paths {
-            let Some(file) = cx.db.files().iter().find(|f| *f.path(cx.db) == path).copied() else { continue };
+            let Some(file) = cx.file_named(&path) else { continue };
             let Some(text) = cx.src.read(&path) else { continue };
             let facts = file_facts(cx.db, file);
             for f in &facts.functions {
@@ -863,7 +871,7 @@ fn sizeof_places(cx: &Ctx<'_>, key: &str) -> Vec<Place> {
     let tag = key.split_once(' ').map(|x| x.1).unwrap_or(key);
     let mut out = Vec::new();
     for (path, _) in cx.src.files_mentioning(tag) {
-        let Some(file) = cx.db.files().iter().find(|f| *f.path(cx.db) == path).copied() else { continue };
+        let Some(file) = cx.file_named(&path) else { continue };
         let facts = file_facts(cx.db, file);
         for s in &facts.sizeofs {
             if strip_type(facts.name(s.arg)) == key {

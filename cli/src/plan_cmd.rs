@@ -98,7 +98,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let mut new_facts = Vec::new();
     let mut patched = Vec::new();
     // The patched C files, both versions, for the pass that needs the whole change set.
-    let mut texts = Vec::new();
+    let mut texts: Vec<(String, String, Arc<FileFacts>, String, Arc<FileFacts>)> = Vec::new();
     for fp in &parsed.files {
         let path = fp.path().to_string();
         check_path(&path)?;
@@ -162,12 +162,9 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     }
     let both: Vec<_> = texts
         .iter()
-        .map(|(p, ot, of, nt, nf): &(String, String, Arc<FileFacts>, String, Arc<FileFacts>)| {
-            (p.as_str(), ot.as_bytes(), of.as_ref(), nt.as_bytes(), nf.as_ref())
-        })
+        .map(|(p, ot, of, nt, nf)| (p.as_str(), ot.as_bytes(), of.as_ref(), nt.as_bytes(), nf.as_ref()))
         .collect();
     reclassify_renamed(&mut changes, &both);
-    drop(both);
     let chains = chain_seeds(&changes);
     let seeds =
         if a.whole_tree { Err("--whole-tree".to_string()) } else { seed_words(&changes).map_err(|e| e.to_string()) };

@@ -168,8 +168,10 @@ pub fn verify(req: &Request) -> Result<Report, VerifyError> {
             // A new function the source does not define is an out-of-line copy of an inline
             // function of a header, which gcc stopped inlining somewhere: it comes with the
             // new code of its callers, and the plan has nothing to say about it.
-            let text = std::fs::read(kb.after_src().join(src)).unwrap_or_default();
-            for d in diffs.iter().filter(|d| d.class == FnClass::New) {
+            let new: Vec<&FnDiff> = diffs.iter().filter(|d| d.class == FnClass::New).collect();
+            let text =
+                if new.is_empty() { Vec::new() } else { std::fs::read(kb.after_src().join(src)).unwrap_or_default() };
+            for d in new {
                 if !compare::defines(&text, &d.function) {
                     header_copies.insert((src.clone(), d.function.clone()));
                 }
