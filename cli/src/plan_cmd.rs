@@ -71,6 +71,9 @@ fn read_patch(p: &str) -> Result<String, CliError> {
     Ok(String::from_utf8_lossy(&s).into_owned())
 }
 
+/// A patched C file: path, old text and facts, new text and facts.
+type BothSides = (String, String, Arc<FileFacts>, String, Arc<FileFacts>);
+
 /// The configuration a `.c` file of the tree is compiled with: `MODULE` known from the
 /// kbuild Makefiles when the file is built (as a module or into the kernel), else as it is.
 fn object_config(source: &TreeSource, config: &Config, path: &str) -> Config {
@@ -98,7 +101,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let mut new_facts = Vec::new();
     let mut patched = Vec::new();
     // The patched C files, both versions, for the pass that needs the whole change set.
-    let mut texts: Vec<(String, String, Arc<FileFacts>, String, Arc<FileFacts>)> = Vec::new();
+    let mut texts: Vec<BothSides> = Vec::new();
     for fp in &parsed.files {
         let path = fp.path().to_string();
         check_path(&path)?;
