@@ -5,6 +5,7 @@
 pub mod expand;
 pub mod extract;
 pub mod facts;
+pub mod items;
 pub mod lex;
 pub mod pp;
 pub mod queries;

@@ -19,6 +19,8 @@ pub enum CliError {
     /// `verify`: kbuild failed (configuring or preparing the tree, or every object
     /// before the patch).
     Build(String),
+    /// `update`: the walker refused the patch (every refusal, one per line, with its code).
+    Walker(String),
     /// `verify`: the plan and the compiled code disagree.
     Disagree { misses: usize, over: usize },
 }
@@ -34,6 +36,7 @@ impl CliError {
             CliError::Hazards(_) => 1,
             CliError::Refused(_) => 8,
             CliError::Build(_) => 9,
+            CliError::Walker(_) => 13,
             CliError::Disagree { misses, over } => match (*misses > 0, *over > 0) {
                 (true, false) => 10,
                 (false, true) => 11,
@@ -55,6 +58,7 @@ impl std::fmt::Display for CliError {
             CliError::Refused(r) => write!(f, "runtime refused: {r}"),
             CliError::Hazards(n) => write!(f, "the plan has {n} error-level hazard(s): see above"),
             CliError::Build(m) => write!(f, "kbuild: {m}"),
+            CliError::Walker(m) => write!(f, "the walker refuses this update:\n{m}"),
             CliError::Disagree { misses, over } => {
                 write!(f, "the plan and the code disagree: {misses} miss(es), {over} over-approximation(s)")
             }

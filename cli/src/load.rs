@@ -13,6 +13,7 @@ use crate::cache::{Cache, Entry, Manifest, Summary, MANIFEST_VERSION};
 use crate::error::CliError;
 use crate::source::{FileMeta, TreeSource};
 
+#[derive(Clone)]
 pub struct LoadOptions {
     /// A directory, or a git revision of `repo`.
     pub tree: PathBuf,

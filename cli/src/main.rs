@@ -10,9 +10,10 @@ mod runtime;
 mod sarif;
 mod scope;
 mod source;
+mod update_cmd;
 mod verify_cmd;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -154,6 +155,35 @@ enum Cmd {
         /// Parallel make jobs.
         #[arg(long, default_value_t = 2)]
         jobs: u32,
+        #[command(flatten)]
+        o: LoadArgs,
+    },
+    /// Turn a patch into a live update: plan it, generate the update module's C source,
+    /// build it with kbuild against the target kernel's headers, check it against the
+    /// target kernel's symbols and write its description (docs/walker.md). Exit 13 when
+    /// the walker refuses the patch (each reason with its code), 9 when kbuild fails.
+    Update {
+        #[command(flatten)]
+        p: PatchArgs,
+        /// The output folder (replaced only when every stage succeeded).
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+        /// The update's name (default: the patch file's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The target kernel's build folder (default: the only /lib/modules/*/build).
+        #[arg(long)]
+        kdir: Option<PathBuf>,
+        /// The target kernel's symbols: a copy of its /proc/kallsyms (default: this
+        /// machine's /proc/kallsyms).
+        #[arg(long)]
+        kallsyms: Option<PathBuf>,
+        /// The runtime's Module.symvers (its API's symbol versions).
+        #[arg(long)]
+        runtime_symvers: Option<PathBuf>,
+        /// Stop after writing the generated sources (no build, no description).
+        #[arg(long)]
+        generate_only: bool,
         #[command(flatten)]
         o: LoadArgs,
     },
@@ -352,6 +382,40 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             verify_cmd::verdict(&r)
         }
+        Cmd::Update { p, out, name, kdir, kallsyms, runtime_symvers, generate_only, o } => {
+            let plan = p.plan_args(&o, false);
+            let d = update_cmd::run(&update_cmd::UpdateArgs {
+                plan,
+                out,
+                name,
+                kdir,
+                kallsyms,
+                runtime_symvers,
+                generate_only,
+            })?;
+            let m = &d.manifest;
+            println!(
+                "{} update `{}` in {}: {} function(s) ({} redirected, {} cloned), {} copied helper(s), {} kernel name(s) through kallsyms",
+                if d.built { "built" } else { "generated" },
+                m.update,
+                d.out.display(),
+                d.functions,
+                m.versions.iter().filter(|v| v.kind == "redirect").count(),
+                m.versions.iter().filter(|v| v.kind == "clone").count(),
+                m.copies.len(),
+                m.ksyms.len()
+            );
+            for v in &m.versions {
+                println!("  {} -> {} ({}, {}:{})", v.target, v.version, v.kind, v.file, v.line);
+            }
+            for n in &m.notes {
+                println!("  note: {n}");
+            }
+            if d.built {
+                println!("load it: dynwalk load {}; then dynwalk apply {}", d.out.display(), m.update);
+            }
+            Ok(())
+        }
         Cmd::Describe { out, name, module, funcs } => {
             let bytes = runtime::describe(&name, &module, &funcs)?;
             std::fs::write(&out, &bytes).map_err(|e| CliError::Input(format!("{}: {e}", out.display())))?;
@@ -360,6 +424,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Cmd::Load { file, name, module, funcs, device } => {
             let bytes = match (file, name, module) {
+                (None, Some(dir), None) if Path::new(&dir).is_dir() => runtime::load_dir(Path::new(&dir))?,
                 (Some(f), _, _) => std::fs::read(&f).map_err(|e| CliError::Input(format!("{}: {e}", f.display())))?,
                 (None, Some(n), Some(m)) if !funcs.is_empty() => runtime::describe(&n, &m, &funcs)?,
                 _ => return Err(CliError::Input("load needs --file FILE, or NAME MODULE TARGET=VERSION...".into())),

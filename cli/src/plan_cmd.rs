@@ -17,6 +17,7 @@ use crate::load::{load_from, LoadOptions};
 use crate::scope::{load_scoped, ScopeStats, Scoped, Start, TreeText};
 use crate::source::TreeSource;
 
+#[derive(Clone)]
 pub struct PlanArgs {
     pub load: LoadOptions,
     pub patch: String,

@@ -87,6 +87,41 @@ pub fn describe(name: &str, module: &str, funcs: &[String]) -> Result<Vec<u8>, C
     Ok(buf)
 }
 
+/// `dynwalk load DIR` (a folder `dynwalk update` wrote): inserts the update module
+/// unless it is loaded already, and returns the description to write.
+pub fn load_dir(dir: &Path) -> Result<Vec<u8>, CliError> {
+    let mpath = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&mpath).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
+    let m: dynwalk_walker::Manifest =
+        serde_json::from_str(&text).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
+    if m.manifest_version != dynwalk_walker::MANIFEST_VERSION {
+        return Err(CliError::Input(format!(
+            "{}: manifest version {} (this dynwalk reads {})",
+            mpath.display(),
+            m.manifest_version,
+            dynwalk_walker::MANIFEST_VERSION
+        )));
+    }
+    let desc = dir.join("update.desc");
+    let bytes = std::fs::read(&desc)
+        .map_err(|e| CliError::Input(format!("{}: {e} (was the update built?)", desc.display())))?;
+    if !Path::new("/sys/module").join(&m.module).exists() {
+        let ko = dir.join(format!("{}.ko", m.module));
+        let out = std::process::Command::new("insmod")
+            .arg(&ko)
+            .output()
+            .map_err(|e| CliError::Input(format!("insmod {}: {e}", ko.display())))?;
+        if !out.status.success() {
+            return Err(CliError::Refused(format!(
+                "insmod {}: {}",
+                ko.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(bytes)
+}
+
 /// One request to the control device; returns the runtime's reply. A reply that does not
 /// start with `ok:` is a refusal (exit 8).
 pub fn request(device: &Path, bytes: &[u8]) -> Result<String, CliError> {

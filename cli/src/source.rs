@@ -94,6 +94,14 @@ impl TreeSource {
         Ok(TreeSource::Git(GitTree { repo, rev, commit, entries, cat: Mutex::new(None) }))
     }
 
+    /// The tree's folder, when it is one (not a git revision).
+    pub fn root(&self) -> Option<PathBuf> {
+        match self {
+            TreeSource::Dir(d) => Some(std::fs::canonicalize(d).unwrap_or_else(|_| d.clone())),
+            TreeSource::Git(_) => None,
+        }
+    }
+
     /// For messages and cache keys: the folder, or `repo@rev (commit)`.
     pub fn label(&self) -> String {
         match self {

@@ -14,7 +14,11 @@ ROOT=$(dirname "$KMOD")
 CACHE=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/dynwalk
 WORK=$KMOD/build/guest
 ALL=(s1_cmdline s8_malformed s2_kthread s5_shadow s3_pertask s6_group s4_revert_busy
-     s7_stress s9_selfupdate s10_overhead s11_cli)
+     s7_stress s9_selfupdate s10_overhead s11_cli w1_proc_show w2_inline_clone)
+# The walker's cases: each guest scenario wN_* applies an update that `dynwalk update`
+# generated and built from a source patch against Debian's 6.1 tree (no hand-written
+# update module). Patch files: corpora/patches/linux-6.1/<name>.diff.
+UPDATES=(proc-cmdline-marker proc-status-inline)
 
 log() { echo "run-suite: $*" >&2; }
 die() { echo "run-suite: error: $*" >&2; exit 2; }
@@ -106,6 +110,14 @@ make_initramfs() {
   echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >"$root/etc/passwd"
   echo 'nogroup:x:65534:' >"$root/etc/group"
   cp "$HERE"/scenarios/*.sh "$root/scenarios/"
+  if [[ -d $WORK/updates ]]; then
+    local u
+    for u in "$WORK"/updates/*/; do
+      [[ -f $u/update.desc ]] || continue
+      mkdir -p "$root/updates/$(basename "$u")"
+      cp "$u"/*.ko "$u/update.desc" "$u/manifest.json" "$root/updates/$(basename "$u")/"
+    done
+  fi
   chmod +x "$root/init"
   make_descs "$root"
   # The CLI and the shared libraries it needs (the guest has no libc of its own).
@@ -142,6 +154,37 @@ run_scenario() {
   return 1
 }
 
+# The guest kernel's symbols (its /proc/kallsyms), for `dynwalk update --kallsyms`:
+# captured once per kernel version by one boot, cached beside vmlinuz.
+KALLSYMS=
+capture_kallsyms() {
+  KALLSYMS=$CACHE/kallsyms-$KVER
+  [[ -s $KALLSYMS ]] && return
+  log "capturing the guest kernel's kallsyms"
+  run_scenario kallsyms >/dev/null || die "the kallsyms boot failed: see $WORK/logs/kallsyms.log"
+  local want
+  want=$(sed -n 's/^DW-KALLSYMS-BEGIN \([0-9]*\)$/\1/p' "$WORK/logs/kallsyms.log")
+  sed -n '/^DW-KALLSYMS-BEGIN/,/^DW-KALLSYMS-END/p' "$WORK/logs/kallsyms.log" | sed '1d;$d' |
+    base64 -d | gunzip >"$KALLSYMS.tmp" || die "cannot decode the guest's kallsyms"
+  [[ $(wc -l <"$KALLSYMS.tmp") == "$want" ]] || die "kallsyms: got $(wc -l <"$KALLSYMS.tmp") lines, the guest counted $want"
+  mv "$KALLSYMS.tmp" "$KALLSYMS"
+}
+
+# Every walker case: `dynwalk update` from the patch, against Debian's 6.1 source tree
+# (scripts/fetch-corpora.sh), the guest kernel's headers and its captured kallsyms.
+make_updates() {
+  local tree=$CACHE/linux-6.1 p name
+  [[ -f $tree/.unpacked ]] || die "no 6.1 tree at $tree (run scripts/fetch-corpora.sh)"
+  mkdir -p "$WORK/updates"
+  for p in "${UPDATES[@]}"; do
+    name=${p//-/_}
+    log "dynwalk update $p"
+    "$DWBIN" update --from "$tree" --patch "$ROOT/corpora/patches/linux-6.1/$p.diff" --name "$name" \
+      -o "$WORK/updates/$name" --kdir "/lib/modules/$KVER/build" --kallsyms "$KALLSYMS" \
+      --runtime-symvers "$KMOD/build/Module.symvers" >&2 || die "dynwalk update $p failed"
+  done
+}
+
 main() {
   local names=("$@") pass=0 fail=0 n
   ((${#names[@]})) || names=("${ALL[@]}")
@@ -152,6 +195,11 @@ main() {
   fetch_vmlinuz
   mkdir -p "$WORK/logs"
   make_initramfs
+  capture_kallsyms
+  if printf '%s\n' "${names[@]}" | grep -q '^w'; then
+    make_updates
+    make_initramfs
+  fi
   for n in "${names[@]}"; do
     [[ -f $HERE/scenarios/$n.sh ]] || die "no scenario $n"
     if run_scenario "$n"; then pass=$((pass + 1)); else fail=$((fail + 1)); fi

@@ -61,8 +61,46 @@ static int dw_find_ksyms(void)
 	       dw_lookup("text_mutex", (void **)&dw_ksyms.text_mutex) ?:
 	       dw_lookup("stack_trace_save_tsk_reliable",
 			 (void **)&dw_ksyms.stack_trace_save_tsk_reliable) ?:
-	       dw_lookup("task_call_func", (void **)&dw_ksyms.task_call_func);
+	       dw_lookup("task_call_func", (void **)&dw_ksyms.task_call_func) ?:
+	       dw_lookup("kallsyms_on_each_symbol", (void **)&dw_ksyms.on_each_symbol);
 }
+
+struct dw_ksym_query {
+	const char *name;
+	unsigned long sympos;
+	unsigned long count;
+	unsigned long addr;
+};
+
+static int dw_ksym_match(void *data, const char *name, struct module *mod, unsigned long addr)
+{
+	struct dw_ksym_query *q = data;
+
+	if (strcmp(name, q->name))
+		return 0;
+	q->count++;
+	if (q->count == (q->sympos ? q->sympos : 1))
+		q->addr = addr;
+	return 0;
+}
+
+/*
+ * The address of vmlinux symbol `name` for generated update modules: with sympos 0 the
+ * name must be unique, else the sympos-th of that name in kallsyms order (livepatch's
+ * convention). 0 when there is no such symbol, or when sympos 0 finds several.
+ */
+unsigned long dw_ksym(const char *name, unsigned long sympos)
+{
+	struct dw_ksym_query q = { .name = name, .sympos = sympos };
+
+	dw_ksyms.on_each_symbol(dw_ksym_match, &q);
+	if (!sympos && q.count != 1)
+		return 0;
+	if (sympos > q.count)
+		return 0;
+	return q.addr;
+}
+EXPORT_SYMBOL_GPL(dw_ksym);
 
 static int dw_open(struct inode *inode, struct file *file)
 {

@@ -37,6 +37,8 @@ int dw_rt_held_by(u32 update, const u64 *addrs, size_t n);
 /* Kernel symbols that are not exported, looked up once at init (dw_main.c). */
 struct dw_ksyms {
 	unsigned long (*lookup_name)(const char *name);
+	int (*on_each_symbol)(int (*fn)(void *, const char *, struct module *, unsigned long),
+			      void *data);
 	int (*lookup_size_offset)(unsigned long addr, unsigned long *size, unsigned long *off);
 	unsigned long (*ftrace_location)(unsigned long ip);
 	void (*text_poke_bp)(void *addr, const void *opcode, size_t len, const void *emulate);

@@ -58,6 +58,13 @@ void *dw_shadow_get_or_alloc(void *obj, unsigned long id, size_t size, gfp_t gfp
 void dw_shadow_free(void *obj, unsigned long id);
 void dw_shadow_free_all(unsigned long id);
 
+/*
+ * The address of a vmlinux symbol the module loader cannot link (not exported, or
+ * file-local): sympos 0 wants a unique name, n the n-th of that name in kallsyms order.
+ * 0 when not found (or not unique). Generated updates resolve their names with it.
+ */
+unsigned long dw_ksym(const char *name, unsigned long sympos);
+
 /* The runtime's dispatcher, for a self-update that wraps it. */
 u64 dw_rt_select_core(u32 slot, u64 parent, u32 pid, u32 cpu);
 

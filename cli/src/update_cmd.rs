@@ -1,0 +1,251 @@
+//! `dynwalk update`: plan -> generate -> build -> lower, into one output folder.
+//! Everything is written into `DIR.tmp` and renamed to `DIR` only when every stage
+//! succeeded: a refused or failed update leaves nothing half-written (the failed
+//! attempt's folder is kept beside it as `DIR.failed` for reading, never as `DIR`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use dynwalk_analyzer::Config;
+use dynwalk_verify::configured::Linked;
+use dynwalk_walker::build::{self, BuildOptions};
+use dynwalk_walker::{generate, lower, Input, KernelSymbols, Refusal, SourceFile};
+
+use crate::error::CliError;
+use crate::plan_cmd::{self, PlanArgs, Planned};
+
+/// The runtime's API (kmod/shim/dynwalk.h): the module loader links these against
+/// dynwalk.ko.
+const RUNTIME_API: &[&str] = &[
+    "dw_register_version",
+    "dw_ksym",
+    "dw_shadow_get",
+    "dw_shadow_alloc",
+    "dw_shadow_get_or_alloc",
+    "dw_shadow_free",
+    "dw_shadow_free_all",
+    "dw_rt_select_core",
+];
+
+pub struct UpdateArgs {
+    pub plan: PlanArgs,
+    pub out: PathBuf,
+    pub name: Option<String>,
+    /// The target kernel's build folder (`/lib/modules/$KVER/build`).
+    pub kdir: Option<PathBuf>,
+    /// The target kernel's `/proc/kallsyms`.
+    pub kallsyms: Option<PathBuf>,
+    /// The runtime's `Module.symvers` (modversions of its API).
+    pub runtime_symvers: Option<PathBuf>,
+    /// Stop after writing the sources.
+    pub generate_only: bool,
+}
+
+pub struct Done {
+    pub out: PathBuf,
+    pub manifest: dynwalk_walker::Manifest,
+    pub functions: usize,
+    pub built: bool,
+}
+
+fn read(p: &Path) -> Result<String, CliError> {
+    std::fs::read(p)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| CliError::Input(format!("{}: {e}", p.display())))
+}
+
+/// The only `/lib/modules/*/build` of this machine, else `--kdir` is needed.
+fn default_kdir() -> Result<PathBuf, CliError> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/lib/modules")
+        .map(|d| {
+            d.filter_map(|e| e.ok()).map(|e| e.path().join("build")).filter(|p| p.join("Makefile").is_file()).collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(CliError::Input("no /lib/modules/*/build: install the target's headers or pass --kdir".into())),
+        _ => Err(CliError::Input(format!("several kernel build folders ({}): pass --kdir", found.len()))),
+    }
+}
+
+fn update_name(a: &UpdateArgs) -> String {
+    let raw = a.name.clone().unwrap_or_else(|| {
+        Path::new(&a.plan.patch)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "update".into())
+    });
+    let mut n: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    n.truncate(55);
+    if n.is_empty() || n == "_" {
+        "update".into()
+    } else {
+        n
+    }
+}
+
+fn refused(r: Vec<Refusal>) -> CliError {
+    CliError::Walker(r.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n"))
+}
+
+fn source_files(p: &Planned, config: Option<&Config>) -> Vec<SourceFile> {
+    p.files
+        .iter()
+        .filter_map(|f| {
+            let new_text = f.new_text.clone()?;
+            let old_text = p.source.read(&f.old_path).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+            let read = |rel: &str| p.source.read(rel).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+            let built_in = config
+                .and_then(|c| dynwalk_verify::configured::linked(&read, c.values(), &f.path))
+                .map(|l| l == Linked::BuiltIn);
+            Some(SourceFile { path: f.path.clone(), old_text, new_text, built_in })
+        })
+        .collect()
+}
+
+fn write_all(dir: &Path, g: &dynwalk_walker::Generated) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| CliError::Input(format!("{}: {e}", dir.display())))?;
+    for (name, text) in &g.files {
+        std::fs::write(dir.join(name), text)
+            .map_err(|e| CliError::Input(format!("{}: {e}", dir.join(name).display())))?;
+    }
+    let m = serde_json::to_string_pretty(&g.manifest).map_err(|e| CliError::Input(e.to_string()))?;
+    std::fs::write(dir.join("manifest.json"), m + "\n").map_err(|e| CliError::Input(format!("{}: {e}", dir.display())))
+}
+
+/// Makes room for the output: `DIR` may exist only as an earlier update's folder.
+fn prepare_out(out: &Path) -> Result<PathBuf, CliError> {
+    if out.exists() && !out.join("manifest.json").is_file() {
+        return Err(CliError::Input(format!(
+            "{}: exists and is not a dynwalk update folder; refusing to overwrite",
+            out.display()
+        )));
+    }
+    let tmp = out.with_extension("tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| CliError::Input(format!("{}: {e}", tmp.display())))?;
+    }
+    Ok(tmp)
+}
+
+fn finish(tmp: &Path, out: &Path) -> Result<(), CliError> {
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| CliError::Input(format!("{}: {e}", out.display())))?;
+    }
+    std::fs::rename(tmp, out).map_err(|e| CliError::Input(format!("{}: {e}", out.display())))
+}
+
+fn keep_failed(tmp: &Path, out: &Path) {
+    let failed = out.with_extension("failed");
+    let _ = std::fs::remove_dir_all(&failed);
+    let _ = std::fs::rename(tmp, &failed);
+}
+
+pub fn run(a: &UpdateArgs) -> Result<Done, CliError> {
+    let kdir = match &a.kdir {
+        Some(k) => k.clone(),
+        None => default_kdir()?,
+    };
+    let mut plan_args = a.plan.clone();
+    if plan_args.load.config.is_none() {
+        plan_args.load.config = Some(kdir.join(".config"));
+    }
+    let config = plan_args.load.config.as_deref().map(crate::load::read_config).transpose()?;
+    let kallsyms_path = a.kallsyms.clone().unwrap_or_else(|| PathBuf::from("/proc/kallsyms"));
+    let kernel = KernelSymbols::parse(&read(&kallsyms_path)?, &read(&kdir.join("Module.symvers"))?)
+        .map_err(|e| CliError::Input(format!("{}: {e}", kallsyms_path.display())))?;
+    let planned = plan_cmd::run(&plan_args)?;
+    let files = source_files(&planned, config.as_ref());
+    let name = update_name(a);
+    let tree = planned.source.root().ok_or_else(|| {
+        CliError::Input("update needs the tree as a folder (kbuild reads its local headers), not a git revision".into())
+    })?;
+    let tmp = prepare_out(&a.out)?;
+    // kbuild runs in the kernel's build folder: every path it is given is absolute.
+    let tmp = std::env::current_dir().map(|d| d.join(&tmp)).unwrap_or(tmp);
+    let mut extra: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut linkable: BTreeSet<String> = RUNTIME_API.iter().map(|s| s.to_string()).collect();
+    let mut extra_symbols = Vec::new();
+    if let Some(p) = &a.runtime_symvers {
+        linkable.extend(build::symvers_names(&read(p)?));
+        extra_symbols.push(std::fs::canonicalize(p).map_err(|e| CliError::Input(format!("{}: {e}", p.display())))?);
+    }
+    // Two passes at most: the first build tells which outside names the loader cannot
+    // link; the second reaches them through kallsyms.
+    for pass in 0..2 {
+        let input = Input {
+            plan: &planned.plan,
+            files: &files,
+            config: config.as_ref(),
+            kernel: &kernel,
+            name: &name,
+            extra_ksyms: &extra,
+        };
+        let g = generate(&input).map_err(refused)?;
+        write_all(&tmp, &g)?;
+        if a.generate_only {
+            finish(&tmp, &a.out)?;
+            return Ok(Done {
+                out: a.out.clone(),
+                functions: g.manifest.versions.len(),
+                manifest: g.manifest,
+                built: false,
+            });
+        }
+        let opts = BuildOptions { kdir: kdir.clone(), tree: tree.clone(), extra_symbols: extra_symbols.clone() };
+        let ko = match build::build(&tmp, &g.manifest, &opts) {
+            Ok(ko) => ko,
+            Err(e) => {
+                keep_failed(&tmp, &a.out);
+                return Err(CliError::Build(format!(
+                    "{e}\n(the generated sources are in {})",
+                    a.out.with_extension("failed").display()
+                )));
+            }
+        };
+        let bytes = std::fs::read(&ko).map_err(|e| CliError::Input(format!("{}: {e}", ko.display())))?;
+        if pass == 0 {
+            let in_module =
+                build::defined_symbols(&bytes).map_err(|e| CliError::Input(format!("{}: {e}", ko.display())))?;
+            // Per object: which of its names the module loader cannot link.
+            for s in &g.manifest.sources {
+                let obj = tmp.join(s.generated.trim_end_matches(".c").to_string() + ".o");
+                let ob = std::fs::read(&obj).map_err(|e| CliError::Input(format!("{}: {e}", obj.display())))?;
+                let undefined =
+                    build::undefined_symbols(&ob).map_err(|e| CliError::Input(format!("{}: {e}", obj.display())))?;
+                let unlinked: BTreeSet<String> = undefined
+                    .into_iter()
+                    .filter(|u| !kernel.is_exported(u) && !linkable.contains(u) && !in_module.contains(u))
+                    .collect();
+                if !unlinked.is_empty() {
+                    extra.insert(s.from.clone(), unlinked);
+                }
+            }
+            if !extra.is_empty() {
+                let _ = std::fs::remove_dir_all(&tmp);
+                continue;
+            }
+        }
+        let funcs = match lower::lower(&bytes, &g.manifest, &kernel, &linkable) {
+            Ok(f) => f,
+            Err(r) => {
+                keep_failed(&tmp, &a.out);
+                return Err(refused(r));
+            }
+        };
+        let spec: Vec<String> = funcs
+            .iter()
+            .map(|f| {
+                let hex: String = f.expected.iter().map(|b| format!("{b:02x}")).collect();
+                format!("{}={},group={},expect={hex}", f.target, f.version, f.group)
+            })
+            .collect();
+        let desc = crate::runtime::describe(&name, &g.manifest.module, &spec)?;
+        std::fs::write(tmp.join("update.desc"), &desc)
+            .map_err(|e| CliError::Input(format!("{}: {e}", tmp.display())))?;
+        finish(&tmp, &a.out)?;
+        return Ok(Done { out: a.out.clone(), functions: funcs.len(), manifest: g.manifest, built: true });
+    }
+    Err(CliError::Build("the module still needs names the loader cannot link after the second pass".into()))
+}
