@@ -113,8 +113,9 @@ struct Assignment {
 fn assignments(lines: &[String], config: &BTreeMap<String, String>) -> Vec<Assignment> {
     let mut out = Vec::new();
     for l in lines {
-        let Some(pos) = l.find([':', '+', '?']).filter(|&p| l[p..].contains('=')) else { continue };
-        let (lhs, rhs) = (l[..pos].trim(), l[pos..].trim_start_matches([':', '+', '?', '=']));
+        // `:=`, `+=`, `?=` and plain `=` (kernel/Makefile: `obj-y = fork.o ...`).
+        let Some(eq) = l.find('=') else { continue };
+        let (lhs, rhs) = (l[..eq].trim_end_matches([':', '+', '?']).trim(), &l[eq + 1..]);
         let Some((prefix, cond)) = lhs.split_once('-') else { continue };
         let (truth, module) = match cond {
             "y" | "objs" => (true, false),
@@ -180,4 +181,28 @@ fn dir_built(read: ReadTree<'_>, config: &BTreeMap<String, String>, dir: &str, d
     });
     // arch/x86/Makefile lists some folders by full path (`libs-y += arch/x86/lib/`).
     listed && dir_built(read, config, parent, depth + 1) || (!listed && parent == "arch/x86")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree<'a>(files: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |p: &str| files.iter().find(|(n, _)| *n == p).map(|(_, t)| t.to_string())
+    }
+
+    #[test]
+    fn plain_assignments_count_as_lists() {
+        // kernel/Makefile writes `obj-y = fork.o ...` with a plain `=`.
+        let files = [
+            ("kernel/Makefile", "obj-y     = fork.o exec_domain.o \\\n\t    workqueue.o\nobj-$(CONFIG_A) += a.o\n"),
+            ("fs/Makefile", "obj-y :=\topen.o\n"),
+        ];
+        let read = tree(&files);
+        let config: BTreeMap<String, String> = [("CONFIG_A".to_string(), "m".to_string())].into();
+        assert_eq!(linked(&read, &config, "kernel/workqueue.c"), Some(Linked::BuiltIn));
+        assert_eq!(linked(&read, &config, "kernel/a.c"), Some(Linked::Module));
+        assert_eq!(linked(&read, &config, "fs/open.c"), Some(Linked::BuiltIn));
+        assert_eq!(linked(&read, &config, "kernel/nothere.c"), None);
+    }
 }

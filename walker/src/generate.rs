@@ -554,7 +554,13 @@ fn prune(cx: &FileCtx, reach: &BTreeMap<String, Reach>) -> String {
         at = i;
     }
     out.extend_from_slice(&base[at..]);
-    String::from_utf8_lossy(&out).into_owned()
+    // The kernel defines this file's tracepoints; the module must not define them again.
+    let text = String::from_utf8_lossy(&out).into_owned();
+    text.lines()
+        .map(|l| if l.trim_start().starts_with("#define CREATE_TRACE_POINTS") { "" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -731,6 +737,11 @@ fn emit(
         );
     }
     s.push_str("\t(void)a;\n\treturn 0;\n}\n");
+    if text.contains("<trace/events/") {
+        notes.push(format!(
+            "{path}: tracepoints are compiled out of the versions (NOTRACE): tracers see no events from them"
+        ));
+    }
     if !ksyms.iter().all(|k| k.sympos == 0) {
         notes.push(format!(
             "{path}: some file-local symbols were told apart by their kallsyms neighbours (a heuristic)"

@@ -360,7 +360,9 @@ fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>) -> Generated {
          {module}-y := {objs}\n\
          # Versions must stay whole (the runtime refuses a .cold part); the pruned sources\n\
          # keep prototypes and copies gcc may find unused.\n\
-         ccflags-y += -I$(src) $(DW_TREE_INCLUDES) -fno-reorder-blocks-and-partition \\\n\
+         # NOTRACE: the kernel's tracepoints (static keys in __jump_table) cannot be reached\n\
+         # from a module by name; the versions are built without them.\n\
+         ccflags-y += -I$(src) $(DW_TREE_INCLUDES) -DNOTRACE -fno-reorder-blocks-and-partition \\\n\
          \t-Wno-unused-function -Wno-unused-variable -Wno-missing-prototypes -Wno-missing-declarations\n",
         objs = objs.join(" ")
     );
