@@ -89,19 +89,36 @@ fn refused(r: Vec<Refusal>) -> CliError {
     CliError::Walker(r.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n"))
 }
 
+/// The patched files, and the files of the functions the plan clones that the patch
+/// leaves alone (read from the tree, the same text on both sides).
 fn source_files(p: &Planned, config: Option<&Config>) -> Vec<SourceFile> {
-    p.files
+    let read = |rel: &str| p.source.read(rel).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+    let linked = |path: &str| {
+        config.and_then(|c| dynwalk_verify::configured::linked(&read, c.values(), path)).map(|l| l == Linked::BuiltIn)
+    };
+    let mut out: Vec<SourceFile> = p
+        .files
         .iter()
         .filter_map(|f| {
             let new_text = f.new_text.clone()?;
             let old_text = p.source.read(&f.old_path).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
-            let read = |rel: &str| p.source.read(rel).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
-            let built_in = config
-                .and_then(|c| dynwalk_verify::configured::linked(&read, c.values(), &f.path))
-                .map(|l| l == Linked::BuiltIn);
-            Some(SourceFile { path: f.path.clone(), old_text, new_text, built_in })
+            Some(SourceFile { path: f.path.clone(), old_text, new_text, built_in: linked(&f.path) })
         })
-        .collect()
+        .collect();
+    for path in dynwalk_walker::files_to_read(&p.plan) {
+        if out.iter().any(|f| f.path == path) {
+            continue;
+        }
+        if let Some(text) = read(&path) {
+            out.push(SourceFile {
+                path: path.clone(),
+                old_text: Some(text.clone()),
+                new_text: text,
+                built_in: linked(&path),
+            });
+        }
+    }
+    out
 }
 
 fn write_all(dir: &Path, g: &dynwalk_walker::Generated) -> Result<(), CliError> {

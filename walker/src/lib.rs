@@ -239,6 +239,7 @@ pub fn generate(inp: &Input) -> Result<Generated, Vec<Refusal>> {
         });
     }
     let mut outs = Vec::new();
+    let mut skipped = Vec::new();
     for (i, (path, wanted)) in by_file.iter().enumerate() {
         let Some(file) = inp.files.iter().find(|f| &f.path == path) else {
             refusals.push(Refusal {
@@ -275,13 +276,12 @@ pub fn generate(inp: &Input) -> Result<Generated, Vec<Refusal>> {
                 continue;
             }
             None => {
-                refusals.push(Refusal {
-                    code: "DW3016",
-                    file: path.clone(),
-                    line: 0,
-                    message: format!("{path} is not built under the target's configuration"),
-                    help: "check --config: the running kernel does not hold this file's code".into(),
-                });
+                // Another architecture's file, a tool, a driver the configuration leaves
+                // out: the running kernel holds none of its code.
+                skipped.push(format!(
+                    "{path}: not built under the target's configuration; its {} function(s) are left alone",
+                    wanted.len()
+                ));
                 continue;
             }
         }
@@ -289,12 +289,29 @@ pub fn generate(inp: &Input) -> Result<Generated, Vec<Refusal>> {
             outs.push((path.clone(), out));
         }
     }
+    if outs.is_empty() && refusals.is_empty() && !by_file.is_empty() {
+        refusals.push(Refusal {
+            code: "DW3016",
+            file: String::new(),
+            line: 0,
+            message: "no function to replace is built under the target's configuration".into(),
+            help: "check --config: the running kernel holds none of the changed code".into(),
+        });
+    }
     if !refusals.is_empty() {
         refusals.sort_by(|a, b| (&a.file, a.line, a.code).cmp(&(&b.file, b.line, b.code)));
         refusals.dedup();
         return Err(refusals);
     }
-    Ok(assemble(inp, outs))
+    let mut g = assemble(inp, outs);
+    g.manifest.notes.extend(skipped);
+    g.manifest.notes.sort();
+    Ok(g)
+}
+
+/// The files holding functions the plan replaces (touched by the patch or not).
+pub fn files_to_read(plan: &Plan) -> BTreeSet<String> {
+    wanted(plan).into_keys().collect()
 }
 
 fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>) -> Generated {
