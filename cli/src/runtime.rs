@@ -122,8 +122,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<u8>, CliError> {
     Ok(bytes)
 }
 
-/// One request to the control device; returns the runtime's reply. A reply that does not
-/// start with `ok:` is a refusal (exit 8).
+/// One request to the control device; returns the runtime's reply. A refusal is a write
+/// that failed (the runtime returns -errno) or a reply starting with `refused` (exit 8);
+/// `status` answers with its table and no `ok:` line.
 pub fn request(device: &Path, bytes: &[u8]) -> Result<String, CliError> {
     let mut f =
         std::fs::OpenOptions::new().read(true).write(true).open(device).map_err(|e| {
@@ -134,7 +135,7 @@ pub fn request(device: &Path, bytes: &[u8]) -> Result<String, CliError> {
     let _ = f.read_to_string(&mut reply);
     let reply = reply.trim_end().to_string();
     match written {
-        Ok(_) if reply.starts_with("ok") => Ok(reply),
+        Ok(_) if !reply.starts_with("refused") => Ok(reply),
         Ok(_) => Err(CliError::Refused(reply)),
         Err(e) if !reply.is_empty() => Err(CliError::Refused(format!("{reply} ({e})"))),
         Err(e) => Err(CliError::Refused(format!("{}: {e}", device.display()))),
