@@ -124,6 +124,9 @@ fn source_files(p: &Planned, config: Option<&Config>) -> Vec<SourceFile> {
 fn write_all(dir: &Path, g: &dynwalk_walker::Generated) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(|e| CliError::Input(format!("{}: {e}", dir.display())))?;
     for (name, text) in &g.files {
+        if let Some(parent) = dir.join(name).parent() {
+            std::fs::create_dir_all(parent).map_err(|e| CliError::Input(format!("{}: {e}", parent.display())))?;
+        }
         std::fs::write(dir.join(name), text)
             .map_err(|e| CliError::Input(format!("{}: {e}", dir.join(name).display())))?;
     }

@@ -44,13 +44,12 @@ impl std::fmt::Display for BuildError {
 /// Builds the module in `dir` (which holds the generated sources and `Kbuild`); the log
 /// goes to `dir/build.log`. Returns the `.ko`'s path.
 pub fn build(dir: &Path, m: &Manifest, o: &BuildOptions) -> Result<PathBuf, BuildError> {
-    let includes: Vec<String> = m.include_dirs.iter().map(|d| format!("-I{}", o.tree.join(d).display())).collect();
     let extra: Vec<String> = o.extra_symbols.iter().map(|p| p.display().to_string()).collect();
     let out = Command::new("make")
         .arg("-C")
         .arg(&o.kdir)
         .arg(format!("M={}", dir.display()))
-        .arg(format!("DW_TREE_INCLUDES={}", includes.join(" ")))
+        .arg(format!("DW_TREE={}", o.tree.display()))
         .arg(format!("KBUILD_EXTRA_SYMBOLS={}", extra.join(" ")))
         // Undefined symbols are the walker's to judge (lower), with a clearer message.
         .arg("KBUILD_MODPOST_WARN=1")

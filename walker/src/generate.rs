@@ -25,6 +25,7 @@ use dynwalk_analyzer::items::{top_level, Item, ItemKind};
 use dynwalk_analyzer::lex::{Lexer, Tok, Token};
 
 use crate::ksyms::Located;
+use crate::shadow::{self, Site};
 use crate::{Input, KsymUse, Refusal, SourceFile, VersionEntry};
 
 /// Names that, invoked at file scope, register or export something: a second copy in
@@ -274,6 +275,7 @@ pub(crate) fn generate_file(
     file: &SourceFile,
     index: usize,
     wanted: &[(String, &'static str, String)],
+    overlays: &[String],
     refusals: &mut Vec<Refusal>,
 ) -> Option<FileOut> {
     let cx = read_file(file, inp);
@@ -443,6 +445,38 @@ pub(crate) fn generate_file(
             ),
         }
     }
+    // Every access of a shadow field must lie in code the update emits, and be readable.
+    let fields = shadow::fields(inp.plan);
+    let sites = shadow::sites_in(inp.plan, path, text, &fields);
+    for s in &sites {
+        let owner = emitted
+            .iter()
+            .filter_map(|n| cx.func(n).map(|f| (n, f)))
+            .find(|(_, f)| (f.span.start.offset as usize) <= s.offset && s.offset < f.span.end as usize);
+        match owner {
+            None => refuse(
+                refusals,
+                "DW3019",
+                line_of(text.as_bytes(), s.offset),
+                format!("the new field `{}` is used in code this update does not replace", s.field),
+                "the plan must replace every function that uses a new field (its shadow accessor)",
+            ),
+            Some((_, f)) => {
+                if shadow::rewrite(text, f.span.start.offset as usize, f.span.end as usize, &sites).is_err() {
+                    refuse(
+                        refusals,
+                        "DW3019",
+                        line_of(text.as_bytes(), s.offset),
+                        format!(
+                            "cannot read the access of the new field `{}` here as `base->{0}` or `base.{0}`",
+                            s.field
+                        ),
+                        "rewrite the access in a plainer form (a local pointer, then `p->field`)",
+                    );
+                }
+            }
+        }
+    }
     if refusals.len() > before {
         return None;
     }
@@ -494,7 +528,9 @@ pub(crate) fn generate_file(
         return None;
     }
 
-    Some(emit(inp, &cx, index, wanted, &reach, &defines, notes, prune(&cx, &reach)))
+    let used: Vec<&shadow::ShadowField> = fields.values().filter(|f| sites.iter().any(|s| s.tag == f.tag)).collect();
+    let extra = Extra { sites: &sites, accessors: used, overlays };
+    Some(emit(inp, &cx, index, wanted, &reach, &defines, notes, prune(&cx, &reach), &extra))
 }
 
 /// Part 1: the patched file with every function definition turned into a prototype,
@@ -563,6 +599,14 @@ fn prune(cx: &FileCtx, reach: &BTreeMap<String, Reach>) -> String {
         + "\n"
 }
 
+/// What a file's emitted code needs beyond its own text: shadow accesses to rewrite,
+/// their accessors, and the patched headers to read first.
+struct Extra<'a> {
+    sites: &'a [Site],
+    accessors: Vec<&'a shadow::ShadowField>,
+    overlays: &'a [String],
+}
+
 #[allow(clippy::too_many_arguments)]
 fn emit(
     inp: &Input,
@@ -573,6 +617,7 @@ fn emit(
     defines: &[String],
     mut notes: Vec<String>,
     pruned: String,
+    extra: &Extra,
 ) -> FileOut {
     let path = cx.path;
     let text = cx.text;
@@ -620,6 +665,9 @@ fn emit(
     for n in &globals {
         let _ = writeln!(s, "#define {n} (*dw_ksym{index}__{n}) /* not exported: the headers declare its pointer */");
     }
+    for o in extra.overlays {
+        let _ = writeln!(s, "#include \"overlay/{o}\" /* the patched header, before the kernel's */");
+    }
     let _ = writeln!(s, "#include \"dynwalk.h\"");
     let _ = writeln!(s, "#line 1 \"{path}\"");
     s.push_str(&pruned);
@@ -641,6 +689,9 @@ fn emit(
     }
     for n in defines {
         let _ = writeln!(s, "#define {n} (*dw_ksym__{n}) /* used through a macro of this file */");
+    }
+    for f in &extra.accessors {
+        s.push_str(&shadow::accessor(f));
     }
     let _ = writeln!(s, "\n/* ---- the versions' entries ---- */");
     let mut version_names: Vec<&String> = reach.iter().filter(|(_, r)| **r == Reach::Version).map(|(n, _)| n).collect();
@@ -665,9 +716,10 @@ fn emit(
             continue;
         }
         let Some(f) = cx.func(n) else { continue };
-        let def = &text[f.span.start.offset as usize..f.span.end as usize];
+        let (a, b) = (f.span.start.offset as usize, f.span.end as usize);
+        let def = shadow::rewrite(text, a, b, extra.sites).unwrap_or_else(|_| text[a..b].to_string());
         let _ = writeln!(s, "#line {} \"{path}\"", f.span.start.line);
-        s.push_str(&rename(def, &renames));
+        s.push_str(&rename(&def, &renames));
         s.push('\n');
         copies.push(n.clone());
     }
@@ -675,7 +727,8 @@ fn emit(
     let mut versions = Vec::new();
     for (n, kind, reason) in wanted {
         let Some(f) = cx.func(n) else { continue };
-        let body = &text[f.body.0 as usize..f.body.1 as usize];
+        let (a, b) = (f.body.0 as usize, f.body.1 as usize);
+        let body = shadow::rewrite(text, a, b, extra.sites).unwrap_or_else(|_| text[a..b].to_string());
         let args: Vec<String> = f
             .params
             .iter()
@@ -688,7 +741,7 @@ fn emit(
         let _ = writeln!(s, "#line {} \"{path}\"", f.span.start.line);
         let _ = writeln!(s, "static __always_inline {}", head(text, f, &format!("dw_body__{n}")));
         let _ = writeln!(s, "#line {} \"{path}\"", line_of(text.as_bytes(), f.body.0 as usize));
-        s.push_str(&rename(body, &renames));
+        s.push_str(&rename(&body, &renames));
         let _ = writeln!(s, "\n\nstatic atomic_long_t dw_active__{n};");
         let _ = writeln!(s, "noinline {}", head(text, f, &format!("dw_ver__{n}")));
         s.push_str("{\n");

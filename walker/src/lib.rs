@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use dynwalk_analyzer::changes::FnChangeKind;
 use dynwalk_analyzer::plan::{Level, Plan};
 use dynwalk_analyzer::Config;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ pub mod build;
 mod generate;
 pub mod ksyms;
 pub mod lower;
+pub mod shadow;
 
 pub use ksyms::KernelSymbols;
 
@@ -120,6 +122,10 @@ pub struct Manifest {
     pub ksyms: Vec<KsymUse>,
     /// Functions copied into the module, `file: name`.
     pub copies: Vec<String>,
+    /// New struct fields held as shadow data.
+    pub shadow: Vec<shadow::ShadowField>,
+    /// Patched headers the versions read instead of the target's.
+    pub overlays: Vec<String>,
     /// Groups that switch as one: indices into `versions`.
     pub groups: Vec<Vec<usize>>,
     pub notes: Vec<String>,
@@ -168,14 +174,24 @@ fn check_plan(inp: &Input, refusals: &mut Vec<Refusal>) {
         }
     }
     for t in &p.types {
-        let shadow = t.shadow.iter().any(|s| !s.rewrite.is_empty()) || !t.shadow.is_empty();
-        if t.layout_changed || shadow {
+        if !t.layout_changed && t.shadow.is_empty() {
+            continue;
+        }
+        // Fields only added: they become shadow data and the running layout stays.
+        let change = p.changes.types.iter().find(|c| c.key == t.key);
+        let only_added = change.is_some_and(|c| c.change == "changed" && c.fields.iter().all(|f| f.change == "added"));
+        let in_c_file = change.is_some_and(|c| c.file.ends_with(".c"));
+        if !only_added || in_c_file || t.shadow.is_empty() {
             refusals.push(Refusal {
                 code: "DW3011",
-                file: String::new(),
-                line: 0,
-                message: format!("{} changes: shadow rewriting of its accesses is not generated yet", t.key),
-                help: "the runtime's shadow API (dw_shadow_*) can hold new fields; write those versions by hand".into(),
+                file: change.map(|c| c.file.clone()).unwrap_or_default(),
+                line: change.map_or(0, |c| c.line),
+                message: if in_c_file {
+                    format!("{} is defined in a .c file and changes: shadow data is generated for header types only", t.key)
+                } else {
+                    format!("{} changes the layout of existing fields (removed, retyped or moved)", t.key)
+                },
+                help: "the running objects keep their layout: add new data as new fields (shadowed), or write the transfer by hand".into(),
             });
         }
     }
@@ -238,6 +254,12 @@ pub fn generate(inp: &Input) -> Result<Generated, Vec<Refusal>> {
             help: "a patch whose changes compile to the same code needs no live update".into(),
         });
     }
+    let overlays = overlays(inp, &mut refusals);
+    let global_overlays: Vec<String> = overlays
+        .iter()
+        .filter(|(p, _)| p.starts_with("include/") || p.starts_with("arch/"))
+        .map(|(p, _)| p.clone())
+        .collect();
     let mut outs = Vec::new();
     let mut skipped = Vec::new();
     for (i, (path, wanted)) in by_file.iter().enumerate() {
@@ -285,7 +307,7 @@ pub fn generate(inp: &Input) -> Result<Generated, Vec<Refusal>> {
                 continue;
             }
         }
-        if let Some(out) = generate::generate_file(inp, file, i, wanted, &mut refusals) {
+        if let Some(out) = generate::generate_file(inp, file, i, wanted, &global_overlays, &mut refusals) {
             outs.push((path.clone(), out));
         }
     }
@@ -303,7 +325,7 @@ pub fn generate(inp: &Input) -> Result<Generated, Vec<Refusal>> {
         refusals.dedup();
         return Err(refusals);
     }
-    let mut g = assemble(inp, outs);
+    let mut g = assemble(inp, outs, &overlays);
     g.manifest.notes.extend(skipped);
     g.manifest.notes.sort();
     Ok(g)
@@ -314,7 +336,44 @@ pub fn files_to_read(plan: &Plan) -> BTreeSet<String> {
     wanted(plan).into_keys().collect()
 }
 
-fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>) -> Generated {
+/// The patched headers the versions must see instead of the target's: every changed
+/// header but those whose only change is a shadowed struct's new fields (the versions
+/// keep the running layout). A header with both is refused.
+fn overlays(inp: &Input, refusals: &mut Vec<Refusal>) -> Vec<(String, String)> {
+    let ch = &inp.plan.changes;
+    let shadowed: BTreeSet<&str> =
+        inp.plan.types.iter().filter(|t| !t.shadow.is_empty()).map(|t| t.key.as_str()).collect();
+    let mut out = Vec::new();
+    for f in inp.files.iter().filter(|f| f.path.ends_with(".h")) {
+        let p = f.path.as_str();
+        // Changes that compile alike (comments, line numbers, dead branches) need no overlay.
+        let compiled = |k: &FnChangeKind| {
+            !matches!(
+                k,
+                FnChangeKind::Cosmetic | FnChangeKind::Renamed | FnChangeKind::Inactive | FnChangeKind::LineShift
+            )
+        };
+        let other = ch.functions.iter().any(|c| c.file == p && compiled(&c.kind))
+            || ch.macros.iter().any(|c| c.file == p)
+            || ch.globals.iter().any(|c| c.file == p)
+            || ch.types.iter().any(|c| c.file == p && !shadowed.contains(c.key.as_str()));
+        let shadow = ch.types.iter().any(|c| c.file == p && shadowed.contains(c.key.as_str()));
+        match (other, shadow) {
+            (true, true) => refusals.push(Refusal {
+                code: "DW3011",
+                file: p.to_string(),
+                line: 0,
+                message: format!("{p} adds shadowed fields and changes other code: the versions cannot see both"),
+                help: "split the patch: the field additions, then the rest".into(),
+            }),
+            (true, false) => out.push((p.to_string(), f.new_text.clone())),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>, overlays: &[(String, String)]) -> Generated {
     let module = module_name(inp.name);
     let mut files = Vec::new();
     let mut m = Manifest {
@@ -326,6 +385,8 @@ fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>) -> Generated {
         versions: Vec::new(),
         ksyms: Vec::new(),
         copies: Vec::new(),
+        shadow: Vec::new(),
+        overlays: Vec::new(),
         groups: Vec::new(),
         notes: Vec::new(),
     };
@@ -345,18 +406,52 @@ fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>) -> Generated {
         main.push_str(&format!("int {}(void);\n", o.init_fn));
         files.push((o.c_name.clone(), o.text.clone()));
     }
+    // Shadow data: the fields, and the free hooks that detach them.
+    let shadow_fields: Vec<shadow::ShadowField> = shadow::fields(inp.plan).into_values().collect();
+    let mut inits: Vec<String> = outs.iter().map(|(_, o)| o.init_fn.clone()).collect();
+    if !shadow_fields.is_empty() {
+        files.push(("dw_shadow_free.c".to_string(), shadow::free_hooks(&shadow_fields)));
+        m.sources.push(GeneratedSource { generated: "dw_shadow_free.c".into(), from: String::new() });
+        main.push_str("int dw_init__shadow(void);\nvoid dw_exit__shadow(void);\n");
+        inits.push("dw_init__shadow".into());
+        for (target, params) in [("kfree", "object"), ("kmem_cache_free", "cache, object")] {
+            m.versions.push(VersionEntry {
+                target: target.into(),
+                version: format!("dw_ver__{target}"),
+                file: String::new(),
+                line: 0,
+                kind: "shadow-free".into(),
+                reason: format!("detaches the shadow fields of the freed {params}"),
+            });
+        }
+        m.shadow = shadow_fields.clone();
+    }
     main.push_str("\nstatic int __init dw_update_init(void)\n{\n\tint err;\n\n");
-    for (_, o) in &outs {
-        main.push_str(&format!("\terr = {}();\n\tif (err)\n\t\treturn err;\n", o.init_fn));
+    for f in &inits {
+        main.push_str(&format!("\terr = {f}();\n\tif (err)\n\t\treturn err;\n"));
     }
     main.push_str("\treturn 0;\n}\n\n");
     main.push_str("/* The runtime drops this module's registrations when it goes. */\n");
-    main.push_str("static void __exit dw_update_exit(void)\n{\n}\n\n");
+    if shadow_fields.is_empty() {
+        main.push_str("static void __exit dw_update_exit(void)\n{\n}\n\n");
+    } else {
+        main.push_str("static void __exit dw_update_exit(void)\n{\n\tdw_exit__shadow();\n}\n\n");
+    }
     main.push_str("module_init(dw_update_init);\nmodule_exit(dw_update_exit);\n");
     main.push_str("MODULE_LICENSE(\"GPL\");\n");
     main.push_str(&format!("MODULE_DESCRIPTION(\"dynwalk live update {}\");\n", inp.name.replace('"', "")));
     files.push(("dw_main.c".to_string(), main));
     files.push(("dynwalk.h".to_string(), DYNWALK_H.to_string()));
+    for (path, text) in overlays {
+        // Global headers are included by path from the generated files; a folder's own
+        // headers (`#include "internal.h"`) sit beside them, found first.
+        if path.starts_with("include/") || path.starts_with("arch/") {
+            files.push((format!("overlay/{path}"), text.clone()));
+        } else {
+            files.push((path.rsplit('/').next().unwrap_or(path).to_string(), text.clone()));
+        }
+        m.overlays.push(path.clone());
+    }
     // Groups: the plan's quiescence groups, by target name; every other version alone.
     let index: BTreeMap<&str, usize> = m.versions.iter().enumerate().map(|(i, v)| (v.target.as_str(), i)).collect();
     for g in &inp.plan.quiescence.groups {
@@ -379,10 +474,17 @@ fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>) -> Generated {
          # keep prototypes and copies gcc may find unused.\n\
          # NOTRACE: the kernel's tracepoints (static keys in __jump_table) cannot be reached\n\
          # from a module by name; the versions are built without them.\n\
-         ccflags-y += -I$(src) $(DW_TREE_INCLUDES) -DNOTRACE -fno-reorder-blocks-and-partition \\\n\
+         ccflags-y += -I$(src) -DNOTRACE -fno-reorder-blocks-and-partition \\\n\
          \t-Wno-unused-function -Wno-unused-variable -Wno-missing-prototypes -Wno-missing-declarations\n",
         objs = objs.join(" ")
     );
+    // Each file finds its own folder's headers (`#include "internal.h"`) in the tree
+    // (DW_TREE, given by the build), after any patched copy beside it.
+    let mut kbuild = kbuild;
+    for s in m.sources.iter().filter(|s| !s.from.is_empty()) {
+        let dir = s.from.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        kbuild.push_str(&format!("CFLAGS_{}.o += -I$(DW_TREE)/{dir}\n", s.generated.trim_end_matches(".c")));
+    }
     files.push(("Kbuild".to_string(), kbuild));
     files.sort();
     Generated { files, manifest: m }
