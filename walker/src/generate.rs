@@ -60,6 +60,13 @@ const STORAGE_WORDS: &[&str] = &[
     "__maybe_unused",
 ];
 
+/// Type keywords and the kernel's common typedefs.
+const TYPE_WORDS: &[&str] = &[
+    "int", "char", "short", "long", "unsigned", "signed", "void", "float", "double", "_Bool", "bool", "const",
+    "volatile", "u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "__u8", "__u16", "__u32", "__u64", "__s8",
+    "__s16", "__s32", "__s64", "__le16", "__le32", "__le64", "__be16", "__be32", "__be64",
+];
+
 /// C keywords that may stand before a name without declaring it.
 const NOT_A_TYPE: &[&str] =
     &["return", "case", "sizeof", "else", "do", "goto", "typeof", "__typeof__", "if", "while", "for", "switch"];
@@ -73,6 +80,22 @@ pub(crate) struct FileOut {
     pub ksyms: Vec<KsymUse>,
     pub copies: Vec<String>,
     pub notes: Vec<String>,
+}
+
+impl FileOut {
+    /// A file left with nothing to replace: no source, only its notes.
+    fn empty(path: &str, index: usize, notes: Vec<String>) -> FileOut {
+        let _ = (path, index);
+        FileOut {
+            c_name: String::new(),
+            text: String::new(),
+            init_fn: String::new(),
+            versions: Vec::new(),
+            ksyms: Vec::new(),
+            copies: Vec::new(),
+            notes,
+        }
+    }
 }
 
 fn ident_tokens(text: &[u8]) -> Vec<Token> {
@@ -116,8 +139,16 @@ fn declares(text: &[u8], name: &str) -> bool {
             j -= 1;
         }
         let prev = &toks[j];
-        if prev.kind == Tok::Ident && !NOT_A_TYPE.contains(&tok(text, prev)) && j < i {
-            // `a * b;` is read as a declaration too: refusing is the safe side.
+        if prev.kind != Tok::Ident || NOT_A_TYPE.contains(&tok(text, prev)) {
+            continue;
+        }
+        let starred = j + 1 < i;
+        // `T name`: two names side by side are a declaration. `x * name` is one only
+        // when `x` is a type: a type keyword, a tagged type, or a typedef's spelling.
+        let w = tok(text, prev);
+        let tagged = j > 0 && matches!(tok(text, &toks[j - 1]), "struct" | "union" | "enum");
+        let typeish = TYPE_WORDS.contains(&w) || w.ends_with("_t") || tagged;
+        if !starred || typeish {
             return true;
         }
     }
@@ -282,6 +313,24 @@ pub(crate) fn generate_file(
     let path = cx.path;
     let text = cx.text;
     let before = refusals.len();
+    // A clone of `__init`/`__exit` code: it ran at boot (or never runs in vmlinux) and
+    // its text is freed; nothing will call it again. (A changed one is the plan's DW1001.)
+    let mut skipped_notes = Vec::new();
+    let kept: Vec<(String, &'static str, String)> = wanted
+        .iter()
+        .filter(|(n, kind, _)| {
+            let once = cx.func(n).is_some_and(|f| f.attrs.has(FnAttrs::INIT) || f.attrs.has(FnAttrs::EXIT));
+            if once && *kind == "clone" {
+                skipped_notes.push(format!("{path}: `{n}` is __init/__exit code, gone after boot: not cloned"));
+            }
+            !(once && *kind == "clone")
+        })
+        .cloned()
+        .collect();
+    let wanted = &kept[..];
+    if wanted.is_empty() {
+        return Some(FileOut::empty(path, index, skipped_notes));
+    }
     let refuse = |refusals: &mut Vec<Refusal>, code: &'static str, line: usize, message: String, help: &str| {
         refusals.push(Refusal { code, file: path.to_string(), line: line as u32, message, help: help.to_string() });
     };
@@ -328,7 +377,7 @@ pub(crate) fn generate_file(
     let mut work: Vec<String> = versions.iter().cloned().collect();
     let mut emitted: BTreeSet<String> = versions.clone();
     let mut through_macro: BTreeSet<String> = BTreeSet::new();
-    let mut notes = Vec::new();
+    let mut notes = skipped_notes;
     while let Some(name) = work.pop() {
         let Some(f) = cx.func(&name) else { continue };
         let def = &text.as_bytes()[f.span.start.offset as usize..f.span.end as usize];

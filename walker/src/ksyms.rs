@@ -97,11 +97,22 @@ impl KernelSymbols {
         }
         const WINDOW: usize = 3;
         let base = |s: &str| s.split('.').next().unwrap_or(s).to_string();
+        // An object's code sits with its code, its data with its data (by section):
+        // neighbours are the nearest symbols of the same class on each side.
+        let class = |t: char| match t.to_ascii_lowercase() {
+            't' | 'w' => 0,
+            'r' => 1,
+            'd' => 2,
+            'b' => 3,
+            _ => 4,
+        };
         let score = |at: usize| -> u32 {
-            let lo = at.saturating_sub(WINDOW);
-            let hi = (at + WINDOW + 1).min(self.order.len());
-            (lo..hi)
-                .filter(|&j| j != at)
+            let c = class(self.order[at].1);
+            let same = |j: &usize| class(self.order[*j].1) == c;
+            let before = (0..at).rev().filter(same).take(WINDOW);
+            let after = (at + 1..self.order.len()).filter(same).take(WINDOW);
+            before
+                .chain(after)
                 .filter(|&j| {
                     let n = base(&self.order[j].0);
                     n != name && file_names.contains(&n)

@@ -308,7 +308,11 @@ pub fn generate(inp: &Input) -> Result<Generated, Vec<Refusal>> {
             }
         }
         if let Some(out) = generate::generate_file(inp, file, i, wanted, &global_overlays, &mut refusals) {
-            outs.push((path.clone(), out));
+            if out.c_name.is_empty() {
+                skipped.extend(out.notes);
+            } else {
+                outs.push((path.clone(), out));
+            }
         }
     }
     if outs.is_empty() && refusals.is_empty() && !by_file.is_empty() {
