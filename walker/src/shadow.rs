@@ -107,8 +107,11 @@ pub fn sites_in(plan: &Plan, path: &str, text: &str, fields: &BTreeMap<(String, 
 pub fn rewrite(text: &str, a: usize, b: usize, sites: &[Site]) -> Result<String, usize> {
     let mut out = String::new();
     let mut at = a;
+    if a > b || b > text.len() || !text.is_char_boundary(a) || !text.is_char_boundary(b) {
+        return Err(a);
+    }
     for s in sites.iter().filter(|s| s.offset >= a && s.offset < b) {
-        if !text[s.offset..].starts_with(&s.field) {
+        if !text.is_char_boundary(s.offset) || !text[s.offset..].starts_with(&s.field) {
             return Err(s.offset);
         }
         let field_end = s.offset + s.field.len();
@@ -149,7 +152,8 @@ fn operator_before(text: &str, from: usize, field_at: usize) -> Option<(usize, b
 /// `tsk->sighand->action[i]`, `(*p)`, `get(x)->y`).
 fn base_start(text: &str, from: usize, end: usize) -> Option<usize> {
     let toks: Vec<_> = Lexer::new(&text.as_bytes()[from..end]).collect();
-    let s = |i: usize| &text[from + toks[i].start..from + toks[i].end];
+    // Tokens are byte ranges; a byte inside a multi-byte character reads as nothing.
+    let s = |i: usize| text.get(from + toks[i].start..from + toks[i].end).unwrap_or("");
     let mut i = toks.len().checked_sub(1)?;
     loop {
         // One operand: an identifier, or a bracketed group with what it applies to.
