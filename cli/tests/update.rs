@@ -164,3 +164,25 @@ fn a_malformed_kallsyms_is_bad_input() {
     assert!(stderr(&o).contains("kallsyms line 1"), "{}", stderr(&o));
     assert!(!tmp.path().join("upd").exists());
 }
+
+#[test]
+fn a_changed_static_function_the_kernel_inlined_is_replaced_through_its_callers() {
+    // `folded` changes; the running kernel has no symbol for it (gcc inlined it): its
+    // caller demo_show is replaced instead, carrying a copy of the new `folded`.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("upd");
+    let o = update("inlined-static.diff", &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let versions: Vec<(&str, &str)> = m["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["target"].as_str().unwrap(), v["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(versions, [("demo_show", "clone")], "no target without a kernel symbol");
+    assert!(m["notes"].to_string().contains("`folded` is inlined in the running kernel"));
+    let c = std::fs::read_to_string(out.join("dw0_demo.c")).unwrap();
+    assert!(c.contains("static int folded(int x)\n{\n\treturn x - 2;"), "the copy is the new text:\n{c}");
+}

@@ -82,6 +82,64 @@ pub(crate) struct FileOut {
     pub notes: Vec<String>,
 }
 
+/// A static function to replace that the running kernel has no symbol for was inlined
+/// by gcc into its callers: their code holds it, so they are replaced instead (clones,
+/// as the plan does for `inline` functions), climbing until every target has a symbol.
+/// The function itself is then emitted as a copy where the new callers use it.
+fn retarget_inlined(
+    inp: &Input,
+    cx: &FileCtx,
+    wanted: Vec<(String, &'static str, String)>,
+    notes: &mut Vec<String>,
+) -> Vec<(String, &'static str, String)> {
+    let mut want: BTreeMap<String, (&'static str, String)> = wanted.into_iter().map(|(n, k, r)| (n, (k, r))).collect();
+    let mut dropped: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let missing: Vec<String> = want
+            .keys()
+            .filter(|n| !inp.kernel.has(n))
+            .filter(|n| cx.func(n).is_some_and(|f| f.attrs.has(FnAttrs::STATIC)))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        for m in missing {
+            want.remove(&m);
+            dropped.insert(m.clone());
+            let Some(&mi) = cx.fns.get(&m) else { continue };
+            let _ = mi;
+            let mut callers: BTreeSet<String> = BTreeSet::new();
+            for c in &cx.facts.calls {
+                if cx.facts.name(c.callee) != m {
+                    continue;
+                }
+                if let Some(ci) = c.caller {
+                    let f = &cx.facts.functions[ci as usize];
+                    if f.attrs.has(FnAttrs::INIT) || f.attrs.has(FnAttrs::EXIT) {
+                        continue;
+                    }
+                    callers.insert(cx.facts.name(f.name).to_string());
+                }
+            }
+            callers.retain(|c| !dropped.contains(c) && *c != m);
+            if callers.is_empty() {
+                notes.push(format!(
+                    "{}: `{m}` has no symbol in the running kernel and no caller left to replace here",
+                    cx.path
+                ));
+            }
+            for c in callers {
+                want.entry(c).or_insert_with(|| {
+                    ("clone", format!("calls {m}, which the running kernel inlined (it has no symbol of its own)"))
+                });
+            }
+            notes.push(format!("{}: `{m}` is inlined in the running kernel: its callers are replaced", cx.path));
+        }
+    }
+    want.into_iter().map(|(n, (k, r))| (n, k, r)).collect()
+}
+
 impl FileOut {
     /// A file left with nothing to replace: no source, only its notes.
     fn empty(path: &str, index: usize, notes: Vec<String>) -> FileOut {
@@ -327,6 +385,7 @@ pub(crate) fn generate_file(
         })
         .cloned()
         .collect();
+    let kept = retarget_inlined(inp, &cx, kept, &mut skipped_notes);
     let wanted = &kept[..];
     if wanted.is_empty() {
         return Some(FileOut::empty(path, index, skipped_notes));

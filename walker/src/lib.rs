@@ -195,20 +195,8 @@ fn check_plan(inp: &Input, refusals: &mut Vec<Refusal>) {
             });
         }
     }
-    for (path, kind) in &p.changes.other_files {
-        if *kind == "assembly" {
-            continue; // DW1004 is an error hazard already
-        }
-        if *kind == "other" && !path.ends_with(".h") {
-            refusals.push(Refusal {
-                code: "DW3013",
-                file: path.clone(),
-                line: 0,
-                message: format!("the patch changes {path}, which is not C"),
-                help: "dynwalk updates compiled C code only".into(),
-            });
-        }
-    }
+    // Other files (documentation, Kconfig, Makefiles) hold no running code: the plan's
+    // DW1007 warns about build files, DW1004 refuses assembly.
 }
 
 /// Every function the update replaces: the plan's redirections and clones, by file.
