@@ -77,9 +77,14 @@ print("\t".join(str(x) for x in [len(c), len(v["redirections"]), len(v["clones"]
 EOF
 )
   printf '%s\t%s\t%s\t%.2f\t%s\n' "$n" "$p" "$code" "$secs" "$fields" >> "$out"
+  # A plan whose JSON does not parse is not a plan, whatever the exit code says.
+  if [ "${fields%%	*}" = "-" ] && { [ "$code" = 0 ] || [ "$code" = 1 ]; }; then
+    code="json"
+  fi
   case "$code" in
     0) planned=$((planned + 1)) ;;
     1) planned=$((planned + 1)); hazards=$((hazards + 1)) ;;
+    json) fails=$((fails + 1)); echo "plan-debian: FAIL $p: the plan is not valid JSON" >&2 ;;
     *) fails=$((fails + 1)); echo "plan-debian: FAIL $p: exit $code: $(tail -3 "$err")" >&2 ;;
   esac
   (cd "$WORK/tree" && patch -p1 -s -N < "$PATCHES/$p" >/dev/null) || {

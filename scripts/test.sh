@@ -33,3 +33,8 @@ bash scripts/plan-debian.sh
 # The kernel runtime in a real Debian 6.1 kernel under QEMU (kmod/README.md): builds the
 # module with kbuild, boots the guest once per scenario and asserts on the console.
 bash kmod/guest/run-suite.sh
+
+# The walker's automatic rate on a sample of Debian's series (every 10th patch that changes
+# C): fails on a crash or an undocumented exit. The whole series is `scripts/update-debian.sh`;
+# its figures are in docs/measurements.md.
+bash scripts/update-debian.sh --sample 10

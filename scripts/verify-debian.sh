@@ -47,6 +47,7 @@ while read -r p; do
   if [ -n "$code" ] && [ "$wanted" = 1 ] && { [ "$MAX" = 0 ] || [ "$verified" -lt "$MAX" ]; }; then
     if [ "$nc" -gt "$MAX_C_FILES" ]; then
       echo "| $i | $p | skipped: $nc .c files | | | | | | | |" >> "$RES/table"
+      echo "$i $p" >> "$RES/skipped"
     else
       rc=0
       "$BIN" verify --from "$WORK" --patch "$P" --fuzz --config "$CONFIG" --format json > "$RES/$i.json" 2> "$RES/$i.err" || rc=$?
@@ -58,6 +59,8 @@ try:
 except Exception:
     err = open(path.replace('.json', '.err')).read().strip().splitlines()
     print(f"| {i} | {p} | error: {(err[-1] if err else '?')[:100]} | | | | | | | {rc} |")
+    with open(f"{res}/errored", "a") as f:
+        f.write(f"{i} {p} exit {rc}\n")
     sys.exit(0)
 c = r["comparison"]["counts"]
 objs = sum(1 for o in r["objects"] if o["status"] == "compared")
@@ -86,7 +89,12 @@ rows = [json.loads(l) for l in open(f"{res}/counted")] if os.path.exists(f"{res}
 ch = sum(r["changed"] for r in rows); cov = sum(r["covered"] for r in rows)
 pi = sum(r["plan_items"] for r in rows); pic = sum(r["plan_items_changed"] for r in rows)
 rec = cov / ch if ch else 1.0; pre = pic / pi if pi else 1.0
+lines = lambda n: [l for l in open(f"{res}/{n}")] if os.path.exists(f"{res}/{n}") else []
+errored, skipped = lines("errored"), lines("skipped")
 print(f"patches with compiled objects: {len(rows)}")
+# The totals below count only those; every patch left out is counted here, not hidden.
+print(f"patches that errored (no comparison): {len(errored)}")
+print(f"patches skipped (too many .c files): {len(skipped)}")
 print(f"recall: {cov}/{ch} = {rec:.3f}")
 print(f"precision: {pic}/{pi} = {pre:.3f}")
 PY

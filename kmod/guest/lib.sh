@@ -44,6 +44,9 @@ expect_not_in() {
     *) ok "$3" ;;
   esac
 }
+# field TEXT NAME: the whole value of the first NAME=VALUE in TEXT (so that a check of
+# `objects=4` cannot pass on 40).
+field() { echo " $1" | grep -o "[ (]$2=[^ )]*" | head -1 | sed 's/^.[^=]*=//'; }
 expect_eq() {
   if [ "$1" = "$2" ]; then ok "$3 ($1)"; else fail "$3: got '$1', want '$2'"; fi
 }

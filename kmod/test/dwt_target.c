@@ -240,12 +240,12 @@ static void bench(const char *what)
 			pr_err("bench plain: cannot register: %d\n", ret);
 			return;
 		}
-		if (dwt_bench(1) != 3)
-			pr_err("bench plain: redirect not in effect\n");
 		bench_ns[1] = bench_loop();
+		/* The scenario asserts this value: without the redirect the ratio means nothing. */
+		pr_info("bench plain: %llu ns for %d calls (dwt_bench(1)=%d)\n", bench_ns[1], BENCH_CALLS,
+			dwt_bench(1));
 		unregister_ftrace_function(&plain_ops);
 		ftrace_set_filter_ip(&plain_ops, (unsigned long)dwt_bench, 1, 0);
-		pr_info("bench plain: %llu ns for %d calls\n", bench_ns[1], BENCH_CALLS);
 	} else if (!strcmp(what, "hold")) {
 		/* Own dwt_bench's IPMODIFY slot, so that dynwalk cannot arm it. */
 		int ret = ftrace_set_filter_ip(&plain_ops, (unsigned long)dwt_bench, 0, 0) ?:

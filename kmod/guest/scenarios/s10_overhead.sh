@@ -12,8 +12,9 @@ must apply benchraw
 echo "bench dynraw" > /proc/dwt
 must revert benchraw
 echo "bench report" > /proc/dwt
-expect_in "$(dmesg | grep 'dwt: bench dynwalk')" "dwt_bench(1)=3" "dynwalk redirect was in effect"
-expect_in "$(dmesg | grep 'dwt: bench dynraw')" "dwt_bench(1)=3" "uncounted redirect was in effect"
+expect_in "$(dmesg | grep 'dwt: bench plain')" "(dwt_bench(1)=3)" "the plain ftrace baseline redirect was in effect"
+expect_in "$(dmesg | grep 'dwt: bench dynwalk')" "(dwt_bench(1)=3)" "dynwalk redirect was in effect"
+expect_in "$(dmesg | grep 'dwt: bench dynraw')" "(dwt_bench(1)=3)" "uncounted redirect was in effect"
 expect_in "$(dmesg | grep 'OVERHEAD ratio')" "dynwalk/plain-ftrace" "ratios printed"
 expect_in "$(dmesg | grep 'OVERHEAD dispatch only')" "/plain-ftrace" "dispatch-only ratios printed"
 dmesg | grep OVERHEAD

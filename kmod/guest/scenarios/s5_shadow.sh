@@ -8,9 +8,9 @@ echo "obj use" > /proc/dwt
 expect_eq "$(dmesg | grep 'dwt: obj use: sum=' | tail -1 | sed 's/.*sum=//')" 6006 \
   "shadow counters created and read (1002+2002+3002)"
 ctl status
-expect_in "$R" "shadow objects=3" "three shadow fields attached"
+expect_eq "$(field "$R" "objects")" "3" "three shadow fields attached"
 echo "obj free" > /proc/dwt
-expect_in "$(dmesg | grep 'release obj 2')" "shadow uses=2" "release reads the shadow field"
+expect_eq "$(field "$(dmesg | grep 'release obj 2')" "uses")" "2" "release reads the shadow field"
 ctl status
-expect_in "$R" "shadow objects=0" "shadow fields freed with their objects"
+expect_eq "$(field "$R" "objects")" "0" "shadow fields freed with their objects"
 must revert obj

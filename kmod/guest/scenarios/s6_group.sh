@@ -1,7 +1,15 @@
 # Scenario 6: a group of two functions switches as one, all or none.
 echo group > /proc/dwt
 sleep 0.5
-if load groupbad; then fail "groupbad accepted: $R"; else ok "group with a missing version refused: $R"; fi
+if load groupbad; then
+  fail "groupbad accepted: $R"
+else
+  # The refusal must be the missing version, not any failure (a missing file, say).
+  expect_in "$R" "version dwt_group_b_missing is not registered" "group with a missing version refused: $R"
+fi
+ctl status
+expect_not_in "$R" "groupbad" "the refused group left nothing loaded"
+expect_not_in "$R" "slot dwt_group_a" "its resolvable member was not armed either"
 sleep 0.3
 expect_eq "$(stat group_new)" 0 "none of the refused group switched"
 must_load group

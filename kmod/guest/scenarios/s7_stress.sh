@@ -33,5 +33,5 @@ c2=$(stat stress_calls)
 expect_eq "$(stat stress_bad)" 0 "every call returned a valid version's value"
 echo stop > /proc/dwt
 ctl status
-expect_in "$R" "shadow objects=4" "concurrent get_or_alloc: one shadow field per shared object"
+expect_eq "$(field "$R" "objects")" "4" "concurrent get_or_alloc: one shadow field per shared object"
 expect_not_in "$R" "applied" "nothing applied at the end"
