@@ -777,6 +777,9 @@ fn emit(
         let _ = writeln!(s, "#include \"overlay/{o}\" /* the patched header, before the kernel's */");
     }
     let _ = writeln!(s, "#include \"dynwalk.h\"");
+    // The file is linked into vmlinux: kbuild compiles it without MODULE (an out-of-tree
+    // module has it). THIS_MODULE and the module headers are settled above.
+    let _ = writeln!(s, "#undef MODULE");
     let _ = writeln!(s, "#line 1 \"{path}\"");
     s.push_str(&pruned);
     if !pruned.ends_with('\n') {

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# bench-update.sh [PATCH]
+#
+# Time of `dynwalk update` for a one-function patch on Debian's 6.1 tree (default:
+# corpora/patches/linux-6.1/proc-cmdline-marker.diff), cold and warm, beside a peer in
+# the same run. Wall and CPU (user+sys) for each, from /usr/bin/time.
+#
+#   cold   no dynwalk cache (fresh --cache-dir), page cache dropped where root may
+#          (otherwise warmed the same way before every command: said in the output)
+#   warm   the same command again (facts and text index cached)
+#   peer   the compile work of the object-diff approach (kpatch-build's second half):
+#          `dynwalk verify` builds the objects the patch touches before and after with
+#          kbuild, in a configured and prepared copy of the tree (that preparation is
+#          cached, and timed apart on its first run). kpatch-build also builds the whole
+#          kernel twice (its documented steps: base kernel, patched kernel); that part is
+#          not measured here.
+#
+# Needs kmod/build (the runtime) and the guest kernel's kallsyms (run-suite.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/dynwalk"
+TREE="$CACHE/linux-6.1"
+PATCH="${1:-corpora/patches/linux-6.1/proc-cmdline-marker.diff}"
+KVER=$(cat kmod/build/KVER)
+KDIR="/lib/modules/$KVER/build"
+KALLSYMS="$CACHE/kallsyms-$KVER"
+[ -s "$KALLSYMS" ] || { echo "bench-update: run kmod/guest/run-suite.sh w1_proc_show first (kallsyms)" >&2; exit 3; }
+command -v /usr/bin/time >/dev/null || apt-get -o DPkg::Lock::Timeout=600 install -y -q time >/dev/null
+cargo build -q --release -p dynwalk
+BIN="$PWD/target/release/dynwalk"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+settle() {
+  sync
+  if echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then
+    PAGES="dropped"
+  else
+    PAGES="warm (could not drop): every command after a full read of the tree"
+    find "$TREE" -name '*.[ch]' -print0 | xargs -0 cat > /dev/null
+  fi
+}
+
+# run LABEL CMD...: prints "LABEL wall W s, cpu C s".
+run() {
+  local label=$1
+  shift
+  /usr/bin/time -f "%e %U %S" -o "$WORK/t" "$@" > "$WORK/out" 2>&1 || { cat "$WORK/out" >&2; exit 1; }
+  read -r wall user sys < "$WORK/t"
+  cpu=$(echo "$user + $sys" | bc)
+  printf '%-34s wall %7.2f s   cpu %7.2f s\n' "$label" "$wall" "$cpu"
+  echo "$wall $cpu" > "$WORK/last"
+}
+
+upd() {
+  "$BIN" update --from "$TREE" --patch "$PATCH" -o "$WORK/upd" --kdir "$KDIR" --kallsyms "$KALLSYMS" \
+    --runtime-symvers kmod/build/Module.symvers --cache-dir "$WORK/cache"
+}
+
+echo "bench-update: $PATCH on $TREE, kernel $KVER, $(nproc) cores"
+settle
+run "dynwalk update, cold" upd
+read -r cold_w cold_c < "$WORK/last"
+settle
+run "dynwalk update, warm" upd
+read -r warm_w warm_c < "$WORK/last"
+echo "page cache: $PAGES"
+
+# The peer. Its tree preparation (olddefconfig + prepare) is cached by verify: run it
+# once to fill that cache, timed, then the measured run.
+peer() { "$BIN" verify --from "$TREE" --patch "$PATCH" --config "$KDIR/.config" --format json || [ $? -le 12 ]; }
+run "peer: verify, first run (prepares)" peer
+settle
+run "peer: kbuild of the touched objects" peer
+read -r peer_w peer_c < "$WORK/last"
+printf 'ratio update/peer: cold wall %.2f, cpu %.2f; warm wall %.2f, cpu %.2f\n' \
+  "$(echo "$cold_w / $peer_w" | bc -l)" "$(echo "$cold_c / $peer_c" | bc -l)" \
+  "$(echo "$warm_w / $peer_w" | bc -l)" "$(echo "$warm_c / $peer_c" | bc -l)"
+echo "not measured: the two whole-kernel builds kpatch-build runs before its object diff"
