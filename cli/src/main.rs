@@ -187,6 +187,18 @@ enum Cmd {
         #[command(flatten)]
         o: LoadArgs,
     },
+    /// Build and check an update folder that `update --generate-only` wrote (or whose
+    /// generated C was edited), in place: kbuild, the lowering checks, `update.desc`.
+    Build {
+        /// The update folder.
+        dir: PathBuf,
+        #[arg(long)]
+        kdir: Option<PathBuf>,
+        #[arg(long)]
+        kallsyms: Option<PathBuf>,
+        #[arg(long)]
+        runtime_symvers: Option<PathBuf>,
+    },
     /// Write an update description for the kernel runtime to a file.
     Describe {
         /// Where to write the binary description.
@@ -254,7 +266,24 @@ enum Cmd {
     },
 }
 
+/// A closed pipe ends the process quietly, as it does any Unix filter (`dynwalk plan |
+/// head`), instead of Rust's default of ignoring SIGPIPE and panicking on the next print.
+#[cfg(target_os = "linux")]
+fn default_sigpipe() {
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: resetting one signal's disposition to the default before any thread starts.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    default_sigpipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -414,6 +443,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if d.built {
                 println!("load it: dynwalk load {}; then dynwalk apply {}", d.out.display(), m.update);
             }
+            Ok(())
+        }
+        Cmd::Build { dir, kdir, kallsyms, runtime_symvers } => {
+            let (m, n) =
+                update_cmd::build_dir(&update_cmd::BuildArgs { dir: dir.clone(), kdir, kallsyms, runtime_symvers })?;
+            println!("built update `{}` in {}: {n} function(s)", m.update, dir.display());
+            println!("load it: dynwalk load {}; then dynwalk apply {}", dir.display(), m.update);
             Ok(())
         }
         Cmd::Describe { out, name, module, funcs } => {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use dynwalk_analyzer::Config;
 use dynwalk_verify::configured::Linked;
 use dynwalk_walker::build::{self, BuildOptions};
-use dynwalk_walker::{generate, lower, Input, KernelSymbols, Refusal, SourceFile};
+use dynwalk_walker::{generate, lower, Input, KernelSymbols, Manifest, Refusal, SourceFile};
 
 use crate::error::CliError;
 use crate::plan_cmd::{self, PlanArgs, Planned};
@@ -162,6 +162,37 @@ fn keep_failed(tmp: &Path, out: &Path) {
     let _ = std::fs::rename(tmp, &failed);
 }
 
+/// The target's symbols: `--kallsyms`, or this machine's own when it runs the kernel the
+/// build folder is for (`/lib/modules/<release>/build`); never another kernel's.
+fn kernel_symbols(kdir: &Path, kallsyms: Option<&Path>) -> Result<KernelSymbols, CliError> {
+    let path = match kallsyms {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let running = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            let canon = std::fs::canonicalize(kdir).unwrap_or_else(|_| kdir.to_path_buf());
+            let target = [kdir, canon.as_path()]
+                .iter()
+                .find_map(|k| {
+                    let rel = k.parent()?;
+                    let name = rel.file_name()?.to_string_lossy().into_owned();
+                    (rel.parent()? == Path::new("/lib/modules")).then_some(name)
+                })
+                .unwrap_or_default();
+            if target.is_empty() || running.trim() != target {
+                return Err(CliError::Input(format!(
+                    "pass --kallsyms with the target kernel's /proc/kallsyms: this machine runs {}, the headers in {} are for {}",
+                    running.trim(),
+                    kdir.display(),
+                    if target.is_empty() { "an unknown release" } else { &target }
+                )));
+            }
+            PathBuf::from("/proc/kallsyms")
+        }
+    };
+    KernelSymbols::parse(&read(&path)?, &read(&kdir.join("Module.symvers"))?)
+        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
+}
+
 pub fn run(a: &UpdateArgs) -> Result<Done, CliError> {
     let kdir = match &a.kdir {
         Some(k) => k.clone(),
@@ -172,9 +203,7 @@ pub fn run(a: &UpdateArgs) -> Result<Done, CliError> {
         plan_args.load.config = Some(kdir.join(".config"));
     }
     let config = plan_args.load.config.as_deref().map(crate::load::read_config).transpose()?;
-    let kallsyms_path = a.kallsyms.clone().unwrap_or_else(|| PathBuf::from("/proc/kallsyms"));
-    let kernel = KernelSymbols::parse(&read(&kallsyms_path)?, &read(&kdir.join("Module.symvers"))?)
-        .map_err(|e| CliError::Input(format!("{}: {e}", kallsyms_path.display())))?;
+    let kernel = kernel_symbols(&kdir, a.kallsyms.as_deref())?;
     let planned = plan_cmd::run(&plan_args)?;
     let files = source_files(&planned, config.as_ref());
     let name = update_name(a);
@@ -185,12 +214,7 @@ pub fn run(a: &UpdateArgs) -> Result<Done, CliError> {
     // kbuild runs in the kernel's build folder: every path it is given is absolute.
     let tmp = std::env::current_dir().map(|d| d.join(&tmp)).unwrap_or(tmp);
     let mut extra: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut linkable: BTreeSet<String> = RUNTIME_API.iter().map(|s| s.to_string()).collect();
-    let mut extra_symbols = Vec::new();
-    if let Some(p) = &a.runtime_symvers {
-        linkable.extend(build::symvers_names(&read(p)?));
-        extra_symbols.push(std::fs::canonicalize(p).map_err(|e| CliError::Input(format!("{}: {e}", p.display())))?);
-    }
+    let (linkable, extra_symbols) = runtime_link(a.runtime_symvers.as_deref())?;
     // Two passes at most: the first build tells which outside names the loader cannot
     // link; the second reaches them through kallsyms.
     for pass in 0..2 {
@@ -201,6 +225,7 @@ pub fn run(a: &UpdateArgs) -> Result<Done, CliError> {
             kernel: &kernel,
             name: &name,
             extra_ksyms: &extra,
+            tree: &tree.display().to_string(),
         };
         let g = generate(&input).map_err(refused)?;
         write_all(&tmp, &g)?;
@@ -226,46 +251,126 @@ pub fn run(a: &UpdateArgs) -> Result<Done, CliError> {
         };
         let bytes = std::fs::read(&ko).map_err(|e| CliError::Input(format!("{}: {e}", ko.display())))?;
         if pass == 0 {
-            let in_module =
-                build::defined_symbols(&bytes).map_err(|e| CliError::Input(format!("{}: {e}", ko.display())))?;
-            // Per object: which of its names the module loader cannot link.
-            for s in &g.manifest.sources {
-                let obj = tmp.join(s.generated.trim_end_matches(".c").to_string() + ".o");
-                let ob = std::fs::read(&obj).map_err(|e| CliError::Input(format!("{}: {e}", obj.display())))?;
-                let undefined =
-                    build::undefined_symbols(&ob).map_err(|e| CliError::Input(format!("{}: {e}", obj.display())))?;
-                let unlinked: BTreeSet<String> = undefined
-                    .into_iter()
-                    .filter(|u| !kernel.is_exported(u) && !linkable.contains(u) && !in_module.contains(u))
-                    .collect();
-                if !unlinked.is_empty() {
-                    extra.insert(s.from.clone(), unlinked);
-                }
-            }
+            extra = unlinked(&tmp, &g.manifest, &bytes, &kernel, &linkable)?;
             if !extra.is_empty() {
                 let _ = std::fs::remove_dir_all(&tmp);
                 continue;
             }
         }
-        let funcs = match lower::lower(&bytes, &g.manifest, &kernel, &linkable) {
-            Ok(f) => f,
-            Err(r) => {
+        let funcs = match lower_and_describe(&tmp, &g.manifest, &bytes, &kernel, &linkable) {
+            Ok(n) => n,
+            Err(e) => {
                 keep_failed(&tmp, &a.out);
-                return Err(refused(r));
+                return Err(e);
             }
         };
-        let spec: Vec<String> = funcs
-            .iter()
-            .map(|f| {
-                let hex: String = f.expected.iter().map(|b| format!("{b:02x}")).collect();
-                format!("{}={},group={},expect={hex}", f.target, f.version, f.group)
-            })
-            .collect();
-        let desc = crate::runtime::describe(&name, &g.manifest.module, &spec)?;
-        std::fs::write(tmp.join("update.desc"), &desc)
-            .map_err(|e| CliError::Input(format!("{}: {e}", tmp.display())))?;
         finish(&tmp, &a.out)?;
-        return Ok(Done { out: a.out.clone(), functions: funcs.len(), manifest: g.manifest, built: true });
+        return Ok(Done { out: a.out.clone(), functions: funcs, manifest: g.manifest, built: true });
     }
     Err(CliError::Build("the module still needs names the loader cannot link after the second pass".into()))
+}
+
+/// Per generated object (keyed by the tree's file), the names it needs that the module
+/// loader cannot link: not exported by vmlinux, not the runtime's, not in the module.
+fn unlinked(
+    dir: &Path,
+    m: &Manifest,
+    ko: &[u8],
+    kernel: &KernelSymbols,
+    linkable: &BTreeSet<String>,
+) -> Result<BTreeMap<String, BTreeSet<String>>, CliError> {
+    let in_module = build::defined_symbols(ko).map_err(|e| CliError::Input(format!("update module: {e}")))?;
+    let mut out = BTreeMap::new();
+    for s in &m.sources {
+        let obj = dir.join(s.generated.trim_end_matches(".c").to_string() + ".o");
+        let ob = std::fs::read(&obj).map_err(|e| CliError::Input(format!("{}: {e}", obj.display())))?;
+        let undefined =
+            build::undefined_symbols(&ob).map_err(|e| CliError::Input(format!("{}: {e}", obj.display())))?;
+        let names: BTreeSet<String> = undefined
+            .into_iter()
+            .filter(|u| !kernel.is_exported(u) && !linkable.contains(u) && !in_module.contains(u))
+            .collect();
+        if !names.is_empty() {
+            out.insert(s.from.clone(), names);
+        }
+    }
+    Ok(out)
+}
+
+/// Lowers the built module and writes `update.desc` into `dir` (by rename, whole).
+/// Returns the number of functions the description carries.
+fn lower_and_describe(
+    dir: &Path,
+    m: &Manifest,
+    ko: &[u8],
+    kernel: &KernelSymbols,
+    linkable: &BTreeSet<String>,
+) -> Result<usize, CliError> {
+    let funcs = lower::lower(ko, m, kernel, linkable).map_err(refused)?;
+    let spec: Vec<String> = funcs
+        .iter()
+        .map(|f| {
+            let hex: String = f.expected.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{}={},group={},expect={hex}", f.target, f.version, f.group)
+        })
+        .collect();
+    let desc = crate::runtime::describe(&m.update, &m.module, &spec)?;
+    let tmp = dir.join("update.desc.tmp");
+    std::fs::write(&tmp, &desc).map_err(|e| CliError::Input(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, dir.join("update.desc")).map_err(|e| CliError::Input(format!("{}: {e}", dir.display())))?;
+    Ok(funcs.len())
+}
+
+pub struct BuildArgs {
+    pub dir: PathBuf,
+    pub kdir: Option<PathBuf>,
+    pub kallsyms: Option<PathBuf>,
+    pub runtime_symvers: Option<PathBuf>,
+}
+
+/// `dynwalk build DIR`: builds and lowers a folder `update --generate-only` wrote (or one
+/// whose generated C was edited by hand), in place. The description is removed first
+/// and written again only when the module builds and passes the checks.
+pub fn build_dir(a: &BuildArgs) -> Result<(Manifest, usize), CliError> {
+    let mpath = a.dir.join("manifest.json");
+    let text = std::fs::read_to_string(&mpath).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
+    if m.manifest_version != dynwalk_walker::MANIFEST_VERSION {
+        return Err(CliError::Input(format!("{}: manifest version {}", mpath.display(), m.manifest_version)));
+    }
+    let kdir = match &a.kdir {
+        Some(k) => k.clone(),
+        None => default_kdir()?,
+    };
+    let kernel = kernel_symbols(&kdir, a.kallsyms.as_deref())?;
+    let (linkable, extra_symbols) = runtime_link(a.runtime_symvers.as_deref())?;
+    let dir = std::fs::canonicalize(&a.dir).map_err(|e| CliError::Input(format!("{}: {e}", a.dir.display())))?;
+    let _ = std::fs::remove_file(dir.join("update.desc"));
+    let opts = BuildOptions { kdir, tree: PathBuf::from(&m.tree), extra_symbols };
+    let ko = build::build(&dir, &m, &opts).map_err(|e| CliError::Build(e.to_string()))?;
+    let bytes = std::fs::read(&ko).map_err(|e| CliError::Input(format!("{}: {e}", ko.display())))?;
+    let left = unlinked(&dir, &m, &bytes, &kernel, &linkable)?;
+    if !left.is_empty() {
+        let names: Vec<String> = left.values().flatten().cloned().collect();
+        return Err(refused(vec![Refusal {
+            code: "DW3008",
+            file: String::new(),
+            line: 0,
+            message: format!("the module needs names the loader cannot link: {}", names.join(", ")),
+            help: "reach them through dw_ksym() in the generated C, or run `dynwalk update` again".into(),
+        }]));
+    }
+    let n = lower_and_describe(&dir, &m, &bytes, &kernel, &linkable)?;
+    Ok((m, n))
+}
+
+/// The runtime's API names, and its Module.symvers for modpost when given.
+fn runtime_link(symvers: Option<&Path>) -> Result<(BTreeSet<String>, Vec<PathBuf>), CliError> {
+    let mut linkable: BTreeSet<String> = RUNTIME_API.iter().map(|s| s.to_string()).collect();
+    let mut extra = Vec::new();
+    if let Some(p) = symvers {
+        linkable.extend(build::symvers_names(&read(p)?));
+        extra.push(std::fs::canonicalize(p).map_err(|e| CliError::Input(format!("{}: {e}", p.display())))?);
+    }
+    Ok((linkable, extra))
 }

@@ -186,3 +186,36 @@ fn a_changed_static_function_the_kernel_inlined_is_replaced_through_its_callers(
     let c = std::fs::read_to_string(out.join("dw0_demo.c")).unwrap();
     assert!(c.contains("static int folded(int x)\n{\n\treturn x - 2;"), "the copy is the new text:\n{c}");
 }
+
+#[test]
+fn another_kernels_symbols_are_never_taken_by_default() {
+    // Without --kallsyms, only a machine running the headers' own kernel may use its
+    // /proc/kallsyms; the fixture's build folder is not under /lib/modules.
+    let tmp = tempfile::tempdir().unwrap();
+    let w = root().join("corpora/walker");
+    let o = Command::new(env!("CARGO_BIN_EXE_dynwalk"))
+        .args(["update", "--generate-only", "--no-cache", "--from"])
+        .arg(w.join("tree"))
+        .arg("--patch")
+        .arg(w.join("patches/demo-show.diff"))
+        .arg("--kdir")
+        .arg(w.join("kdir"))
+        .arg("-o")
+        .arg(tmp.path().join("upd"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass --kallsyms"), "{}", stderr(&o));
+    assert!(!tmp.path().join("upd").exists());
+}
+
+#[test]
+fn build_needs_an_update_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_dynwalk")).arg("build").arg(tmp.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("manifest.json"), "{}", stderr(&o));
+    std::fs::write(tmp.path().join("manifest.json"), "{\"manifest_version\": 99}").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_dynwalk")).arg("build").arg(tmp.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}

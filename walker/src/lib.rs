@@ -55,6 +55,8 @@ pub struct Input<'a> {
     /// object left undefined that the module loader cannot link (neither exported nor
     /// the runtime's): reached through kallsyms on the second pass.
     pub extra_ksyms: &'a BTreeMap<String, BTreeSet<String>>,
+    /// The tree's folder (recorded in the manifest: `build` finds local headers there).
+    pub tree: &'a str,
 }
 
 /// Why the walker will not make an update: a stable code, where, what and what to do.
@@ -113,6 +115,8 @@ pub struct Manifest {
     pub manifest_version: u32,
     pub update: String,
     pub module: String,
+    /// The tree the sources come from (its folders' local headers are used by `build`).
+    pub tree: String,
     /// The generated C files, in the module's link order, each with the tree's file it
     /// comes from.
     pub sources: Vec<GeneratedSource>,
@@ -372,6 +376,7 @@ fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>, overlays: &[(St
         manifest_version: MANIFEST_VERSION,
         update: inp.name.to_string(),
         module: module.clone(),
+        tree: inp.tree.to_string(),
         sources: Vec::new(),
         include_dirs: Vec::new(),
         versions: Vec::new(),
