@@ -14,7 +14,7 @@ ROOT=$(dirname "$KMOD")
 CACHE=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/dynwalk
 WORK=$KMOD/build/guest
 ALL=(s1_cmdline s8_malformed s2_kthread s5_shadow s3_pertask s6_group s4_revert_busy
-     s7_stress s9_selfupdate s10_overhead s11_cli w1_proc_show w2_inline_clone w3_shadow w4_kthread w5_macro w7_pipe w8_set)
+     s7_stress s9_selfupdate s10_overhead s11_cli w1_proc_show w2_inline_clone w3_shadow w4_kthread w5_macro w6_debian_fix w7_pipe w8_set)
 # The walker's cases: each guest scenario wN_* applies an update that `dynwalk update`
 # generated and built from a source patch against Debian's 6.1 tree (no hand-written
 # update module). Patch files: corpora/patches/linux-6.1/<name>.diff.
@@ -110,6 +110,7 @@ make_initramfs() {
   echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >"$root/etc/passwd"
   echo 'nogroup:x:65534:' >"$root/etc/group"
   cp "$HERE"/scenarios/*.sh "$root/scenarios/"
+  [[ -f $WORK/nocrc/dwt_nocrc.ko ]] && cp "$WORK/nocrc/dwt_nocrc.ko" "$root/lib/"
   if [[ -d $WORK/updates ]]; then
     local u
     for u in "$WORK"/updates/*/; do
@@ -179,10 +180,34 @@ make_updates() {
   for p in "${UPDATES[@]}"; do
     name=${p//-/_}
     log "dynwalk update $p"
-    "$DWBIN" update --from "$tree" --patch "$ROOT/corpora/patches/linux-6.1/$p.diff" --name "$name" \
-      -o "$WORK/updates/$name" --kdir "/lib/modules/$KVER/build" --kallsyms "$KALLSYMS" \
-      --runtime-symvers "$KMOD/build/Module.symvers" >&2 || die "dynwalk update $p failed"
+    update_one "$tree" "$ROOT/corpora/patches/linux-6.1/$p.diff" "$name"
   done
+  # Case 6, a real fix of Debian's series: module-disable-matching-missing-version-crc
+  # (fail closed on a missing symbol CRC). The guest kernel carries it, so one update
+  # takes it out (the reverse patch, on the tree as it is) and a second applies Debian's
+  # patch itself on the tree without it (a hard-link copy with that one file reverted).
+  local fix=$CACHE/debsrc/debian/patches/bugfix/all/module-disable-matching-missing-version-crc.patch
+  [[ -f $fix ]] || die "no Debian series at $CACHE/debsrc (run scripts/fetch-corpora.sh)"
+  update_one "$tree" "$ROOT/corpora/patches/linux-6.1/module-crc-unfix.diff" module_crc_unfix
+  local unfixed=$WORK/tree-unfixed
+  rm -rf "$unfixed"
+  cp -al "$tree" "$unfixed"
+  rm "$unfixed/kernel/module/version.c"
+  patch -s -p1 -R -o "$unfixed/kernel/module/version.c" "$tree/kernel/module/version.c" < "$fix" ||
+    die "Debian's fix does not reverse on $tree"
+  update_one "$unfixed" "$fix" module_crc_fix
+  # The module that needs the fix's decision: built without the runtime's symbol versions.
+  mkdir -p "$WORK/nocrc"
+  cp "$KMOD"/test/nocrc/* "$WORK/nocrc/"
+  make -s -C "/lib/modules/$KVER/build" M="$WORK/nocrc" KBUILD_MODPOST_WARN=1 modules >&2 2>/dev/null ||
+    die "cannot build dwt_nocrc"
+}
+
+# update_one TREE PATCH NAME: `dynwalk update` into $WORK/updates/NAME.
+update_one() {
+  "$DWBIN" update --from "$1" --patch "$2" --name "$3" \
+    -o "$WORK/updates/$3" --kdir "/lib/modules/$KVER/build" --kallsyms "$KALLSYMS" \
+    --runtime-symvers "$KMOD/build/Module.symvers" >&2 || die "dynwalk update $2 failed"
 }
 
 main() {
