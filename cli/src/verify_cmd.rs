@@ -62,6 +62,7 @@ pub fn run(mut a: VerifyArgs) -> Result<(Planned, Report), CliError> {
     };
     let report = dynwalk_verify::verify(&req).map_err(|e| match e {
         VerifyError::Build(m) => CliError::Build(m),
+        VerifyError::Unsafe(m) => CliError::BadPatch(m),
         VerifyError::Io(m) | VerifyError::Object(m) => CliError::Input(m),
     })?;
     Ok((planned, report))

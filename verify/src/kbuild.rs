@@ -207,11 +207,11 @@ impl Kbuild {
         }
         for rel in previous.lines().filter(|l| !l.is_empty()) {
             if let Ok(bytes) = std::fs::read(self.tree.join(rel)) {
-                replace(&dst.join(rel), Some(&bytes))?;
+                replace(&inside(&dst, rel)?, Some(&bytes))?;
             }
         }
         for (rel, bytes) in patched {
-            replace(&dst.join(rel), bytes.as_deref())?;
+            replace(&inside(&dst, rel)?, bytes.as_deref())?;
         }
         let names: Vec<&str> = patched.iter().map(|(r, _)| r.as_str()).collect();
         std::fs::write(&list, names.join("\n")).map_err(|e| io(&list, e))?;
@@ -265,9 +265,64 @@ impl Kbuild {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::inside;
+
+    #[test]
+    fn writes_never_leave_the_copy_through_a_link() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, outside) = (t.path().join("tree"), t.path().join("elsewhere"));
+        std::fs::create_dir_all(root.join("scripts/dtc/include")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("dwlink")).unwrap();
+        std::os::unix::fs::symlink("include", root.join("scripts/dtc/include-prefixes")).unwrap();
+        std::fs::write(root.join("scripts/dtc/include/a.h"), "x").unwrap();
+        std::os::unix::fs::symlink("a.h", root.join("scripts/dtc/include/b.h")).unwrap();
+        let e = inside(&root, "dwlink/x.c").unwrap_err().to_string();
+        assert!(e.contains("leads out of the tree"), "{e}");
+        assert!(inside(&root, "scripts/dtc/include-prefixes/c.h").is_ok(), "a link that stays inside is fine");
+        let e = inside(&root, "scripts/dtc/include/b.h").unwrap_err().to_string();
+        assert!(e.contains("symbolic link there"), "{e}");
+        assert!(inside(&root, "../x.c").is_err());
+        assert!(inside(&root, "new/dir/file.c").is_ok(), "folders that do not exist yet are fine");
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing written outside");
+    }
+}
+
 /// `Kconfig`, `Kconfig.debug`, ...: the files that declare configuration options.
 fn is_kconfig(rel: &str) -> bool {
     rel.rsplit('/').next().is_some_and(|f| f.starts_with("Kconfig"))
+}
+
+/// `root/rel`, checked to stay inside `root`: every folder on the way that is a symbolic
+/// link must resolve inside `root` (kernel trees have such links, e.g.
+/// `scripts/dtc/include-prefixes`), and the file itself must not be a link (patch(1)
+/// refuses those too). Nothing is followed out of the copy.
+pub fn inside(root: &Path, rel: &str) -> Result<PathBuf, VerifyError> {
+    let unsafe_path = |why: String| VerifyError::Unsafe(format!("{rel}: {why}; refusing to write there"));
+    let canon_root = std::fs::canonicalize(root).map_err(|e| io(root, e))?;
+    let mut at = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    for (i, part) in parts.iter().enumerate() {
+        if *part == ".." {
+            return Err(unsafe_path("the path climbs out of the tree".into()));
+        }
+        at.push(part);
+        let Ok(meta) = std::fs::symlink_metadata(&at) else { continue };
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        if i + 1 == parts.len() {
+            return Err(unsafe_path("the tree has a symbolic link there".into()));
+        }
+        let target = std::fs::canonicalize(&at)
+            .map_err(|e| unsafe_path(format!("the link {} does not resolve ({e})", at.display())))?;
+        if !target.starts_with(&canon_root) {
+            return Err(unsafe_path(format!("the link {} leads out of the tree, to {}", at.display(), target.display())));
+        }
+    }
+    Ok(root.join(rel))
 }
 
 fn replace(path: &Path, bytes: Option<&[u8]>) -> Result<(), VerifyError> {

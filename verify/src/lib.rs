@@ -16,6 +16,9 @@ pub enum VerifyError {
     /// kbuild failed where it must not (configuring or preparing the tree, or building
     /// the unpatched object).
     Build(String),
+    /// A patched path would be written outside the copy of the tree (through a symbolic
+    /// link that leaves it), or over a symbolic link.
+    Unsafe(String),
 }
 
 impl std::fmt::Display for VerifyError {
@@ -24,6 +27,7 @@ impl std::fmt::Display for VerifyError {
             VerifyError::Object(m) => write!(f, "object file: {m}"),
             VerifyError::Io(m) => write!(f, "{m}"),
             VerifyError::Build(m) => write!(f, "kbuild: {m}"),
+            VerifyError::Unsafe(m) => write!(f, "{m}"),
         }
     }
 }
