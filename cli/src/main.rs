@@ -68,6 +68,21 @@ struct LoadArgs {
     format: Format,
 }
 
+/// The kernel an update is built for: shared by `update` and `build`.
+#[derive(clap::Args)]
+struct TargetArgs {
+    /// The target kernel's build folder (default: the only /lib/modules/*/build).
+    #[arg(long)]
+    kdir: Option<PathBuf>,
+    /// The target kernel's symbols: a copy of its /proc/kallsyms (default: this machine's,
+    /// only when it runs the kernel the build folder is for).
+    #[arg(long)]
+    kallsyms: Option<PathBuf>,
+    /// The runtime's Module.symvers (its API's symbol versions).
+    #[arg(long)]
+    runtime_symvers: Option<PathBuf>,
+}
+
 /// A tree and a patch to plan: shared by `plan` and `verify`.
 #[derive(clap::Args)]
 struct PatchArgs {
@@ -171,16 +186,8 @@ enum Cmd {
         /// The update's name (default: the patch file's name).
         #[arg(long)]
         name: Option<String>,
-        /// The target kernel's build folder (default: the only /lib/modules/*/build).
-        #[arg(long)]
-        kdir: Option<PathBuf>,
-        /// The target kernel's symbols: a copy of its /proc/kallsyms (default: this
-        /// machine's /proc/kallsyms).
-        #[arg(long)]
-        kallsyms: Option<PathBuf>,
-        /// The runtime's Module.symvers (its API's symbol versions).
-        #[arg(long)]
-        runtime_symvers: Option<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
         /// Stop after writing the generated sources (no build, no description).
         #[arg(long)]
         generate_only: bool,
@@ -192,12 +199,8 @@ enum Cmd {
     Build {
         /// The update folder.
         dir: PathBuf,
-        #[arg(long)]
-        kdir: Option<PathBuf>,
-        #[arg(long)]
-        kallsyms: Option<PathBuf>,
-        #[arg(long)]
-        runtime_symvers: Option<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Write an update description for the kernel runtime to a file.
     Describe {
@@ -411,8 +414,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             verify_cmd::verdict(&r)
         }
-        Cmd::Update { p, out, name, kdir, kallsyms, runtime_symvers, generate_only, o } => {
+        Cmd::Update { p, out, name, target, generate_only, o } => {
             let plan = p.plan_args(&o, false);
+            let TargetArgs { kdir, kallsyms, runtime_symvers } = target;
             let d = update_cmd::run(&update_cmd::UpdateArgs {
                 plan,
                 out,
@@ -445,7 +449,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Cmd::Build { dir, kdir, kallsyms, runtime_symvers } => {
+        Cmd::Build { dir, target: TargetArgs { kdir, kallsyms, runtime_symvers } } => {
             let (m, n) =
                 update_cmd::build_dir(&update_cmd::BuildArgs { dir: dir.clone(), kdir, kallsyms, runtime_symvers })?;
             println!("built update `{}` in {}: {n} function(s)", m.update, dir.display());

@@ -12,20 +12,24 @@ fn root() -> PathBuf {
 
 fn update(patch: &str, out: &Path) -> Output {
     let w = root().join("corpora/walker");
+    update_with(
+        patch,
+        out,
+        &["--kdir".as_ref(), w.join("kdir").as_os_str(), "--kallsyms".as_ref(), w.join("kallsyms.txt").as_os_str()],
+    )
+}
+
+/// `dynwalk update --generate-only` on the fixture tree with these target options.
+fn update_with(patch: &str, out: &Path, target: &[&std::ffi::OsStr]) -> Output {
+    let w = root().join("corpora/walker");
     Command::new(env!("CARGO_BIN_EXE_dynwalk"))
-        .arg("update")
-        .arg("--generate-only")
-        .arg("--from")
+        .args(["update", "--generate-only", "--no-cache", "--from"])
         .arg(w.join("tree"))
         .arg("--patch")
         .arg(w.join("patches").join(patch))
-        .arg("--kdir")
-        .arg(w.join("kdir"))
-        .arg("--kallsyms")
-        .arg(w.join("kallsyms.txt"))
+        .args(target)
         .arg("-o")
         .arg(out)
-        .arg("--no-cache")
         .output()
         .unwrap()
 }
@@ -147,19 +151,12 @@ fn a_malformed_kallsyms_is_bad_input() {
     let bad = tmp.path().join("kallsyms");
     std::fs::write(&bad, "ffffffff81000000 T\n").unwrap();
     let w = root().join("corpora/walker");
-    let o = Command::new(env!("CARGO_BIN_EXE_dynwalk"))
-        .args(["update", "--generate-only", "--no-cache", "--from"])
-        .arg(w.join("tree"))
-        .arg("--patch")
-        .arg(w.join("patches/demo-show.diff"))
-        .arg("--kdir")
-        .arg(w.join("kdir"))
-        .arg("--kallsyms")
-        .arg(&bad)
-        .arg("-o")
-        .arg(tmp.path().join("upd"))
-        .output()
-        .unwrap();
+    let kdir = w.join("kdir");
+    let o = update_with(
+        "demo-show.diff",
+        &tmp.path().join("upd"),
+        &["--kdir".as_ref(), kdir.as_os_str(), "--kallsyms".as_ref(), bad.as_os_str()],
+    );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("kallsyms line 1"), "{}", stderr(&o));
     assert!(!tmp.path().join("upd").exists());
@@ -192,18 +189,8 @@ fn another_kernels_symbols_are_never_taken_by_default() {
     // Without --kallsyms, only a machine running the headers' own kernel may use its
     // /proc/kallsyms; the fixture's build folder is not under /lib/modules.
     let tmp = tempfile::tempdir().unwrap();
-    let w = root().join("corpora/walker");
-    let o = Command::new(env!("CARGO_BIN_EXE_dynwalk"))
-        .args(["update", "--generate-only", "--no-cache", "--from"])
-        .arg(w.join("tree"))
-        .arg("--patch")
-        .arg(w.join("patches/demo-show.diff"))
-        .arg("--kdir")
-        .arg(w.join("kdir"))
-        .arg("-o")
-        .arg(tmp.path().join("upd"))
-        .output()
-        .unwrap();
+    let kdir = root().join("corpora/walker/kdir");
+    let o = update_with("demo-show.diff", &tmp.path().join("upd"), &["--kdir".as_ref(), kdir.as_os_str()]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("pass --kallsyms"), "{}", stderr(&o));
     assert!(!tmp.path().join("upd").exists());

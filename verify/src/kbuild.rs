@@ -319,7 +319,11 @@ pub fn inside(root: &Path, rel: &str) -> Result<PathBuf, VerifyError> {
         let target = std::fs::canonicalize(&at)
             .map_err(|e| unsafe_path(format!("the link {} does not resolve ({e})", at.display())))?;
         if !target.starts_with(&canon_root) {
-            return Err(unsafe_path(format!("the link {} leads out of the tree, to {}", at.display(), target.display())));
+            return Err(unsafe_path(format!(
+                "the link {} leads out of the tree, to {}",
+                at.display(),
+                target.display()
+            )));
         }
     }
     Ok(root.join(rel))
