@@ -141,6 +141,10 @@ pub struct Hazard {
     pub col: u32,
     pub message: String,
     pub help: &'static str,
+    /// The position is in the patched text (the entity exists only after the patch), not
+    /// in the tree: renderers read that text for the code frame.
+    #[serde(skip)]
+    pub in_patched: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -1148,7 +1152,16 @@ fn hazard(
     message: String,
     help: &'static str,
 ) {
-    cx.plan.hazards.push(Hazard { code, level, file: file.to_string(), line, col: 1, message, help });
+    cx.plan.hazards.push(Hazard {
+        code,
+        level,
+        file: file.to_string(),
+        line,
+        col: 1,
+        message,
+        help,
+        in_patched: false,
+    });
 }
 
 fn hazards(cx: &mut Ctx<'_>) {
@@ -1206,15 +1219,21 @@ fn hazards(cx: &mut Ctx<'_>) {
     }
     for g in &ch.globals {
         match (g.function.as_ref(), g.change) {
-            (Some(func), "added" | "removed") => hazard(
-                cx,
-                "DW1003",
-                Level::Error,
-                &g.file,
-                g.line,
-                format!("static local `{}` {} in `{func}`: its state cannot move between versions", g.name, g.change),
-                "keep the static local, or give the new version shadow state initialised from the old one",
-            ),
+            (Some(func), "added" | "removed") => {
+                hazard(
+                    cx,
+                    "DW1003",
+                    Level::Error,
+                    &g.file,
+                    g.line,
+                    format!("static local `{}` {} in `{func}`: its state cannot move between versions", g.name, g.change),
+                    "keep the static local, or give the new version shadow state initialised from the old one",
+                );
+                // An added static local exists only in the patched text: its line is there.
+                if let Some(h) = cx.plan.hazards.last_mut() {
+                    h.in_patched = g.change == "added";
+                }
+            }
             (None, "length") => hazard(
                 cx,
                 "DW1002",

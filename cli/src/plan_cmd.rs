@@ -247,7 +247,8 @@ fn check_path(p: &str) -> Result<(), CliError> {
 
 /// Human output: one section per part of the plan, each item with a code frame and why.
 pub fn render(p: &Planned) -> String {
-    let mut frames = crate::render::Frames::new(&p.source);
+    let texts = p.files.iter().filter_map(|f| f.new_text.as_deref().map(|t| (f.path.as_str(), t)));
+    let mut frames = crate::render::Frames::with_patched(&p.source, texts);
     let plan = &p.plan;
     let mut o = String::new();
     for s in &p.subjects {
@@ -355,7 +356,11 @@ pub fn render(p: &Planned) -> String {
             h.code,
             h.message
         ));
-        o.push_str(&frames.frame(&h.file, h.line, h.col, ""));
+        if h.in_patched {
+            o.push_str(&frames.frame_patched(&h.file, h.line, h.col, ""));
+        } else {
+            o.push_str(&frames.frame(&h.file, h.line, h.col, ""));
+        }
         o.push_str(&format!("   = help: {}\n", h.help));
     }
     o

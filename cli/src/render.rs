@@ -25,11 +25,31 @@ pub fn progress(enabled: bool, len: u64) -> ProgressBar {
 pub struct Frames {
     source: Arc<TreeSource>,
     files: HashMap<String, Vec<String>>,
+    /// Patched texts, by path: frames of positions in the patched code read these.
+    patched: HashMap<String, Vec<String>>,
 }
 
 impl Frames {
     pub fn new(source: &Arc<TreeSource>) -> Frames {
-        Frames { source: source.clone(), files: HashMap::new() }
+        Frames { source: source.clone(), files: HashMap::new(), patched: HashMap::new() }
+    }
+
+    /// Frames that can also show positions of the patched texts (`frame_patched`).
+    pub fn with_patched<'a>(source: &Arc<TreeSource>, texts: impl Iterator<Item = (&'a str, &'a str)>) -> Frames {
+        let patched = texts.map(|(p, t)| (p.to_string(), t.lines().map(str::to_string).collect())).collect();
+        Frames { source: source.clone(), files: HashMap::new(), patched }
+    }
+
+    /// A frame of a position in the patched text of `file` (the tree's text when the
+    /// patch does not touch it).
+    pub fn frame_patched(&mut self, file: &str, line: u32, col: u32, label: &str) -> String {
+        match self.patched.get(file) {
+            Some(lines) => {
+                let raw = lines.get(line.saturating_sub(1) as usize).cloned();
+                frame_of(file, line, col, label, raw.as_deref())
+            }
+            None => self.frame(file, line, col, label),
+        }
     }
 
     fn line(&mut self, file: &str, line: u32) -> Option<&str> {
@@ -45,22 +65,22 @@ impl Frames {
 
     /// A frame: `--> file:line:col`, the line, and a caret under the column.
     pub fn frame(&mut self, file: &str, line: u32, col: u32, label: &str) -> String {
-        let mut out = format!("  --> {file}:{line}:{col}\n");
-        let width = line.to_string().len();
-        if let Some(raw) = self.line(file, line) {
-            let mut cut = (col.saturating_sub(1) as usize).min(raw.len());
-            while !raw.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let caret = raw[..cut].replace('\t', "    ").chars().count();
-            let text = raw.replace('\t', "    ");
-            out.push_str(&format!(
-                "{:width$} |\n{line} | {text}\n{:width$} | {}^ {label}\n",
-                "",
-                "",
-                " ".repeat(caret)
-            ));
-        }
-        out
+        let raw = self.line(file, line).map(str::to_string);
+        frame_of(file, line, col, label, raw.as_deref())
     }
+}
+
+fn frame_of(file: &str, line: u32, col: u32, label: &str, raw: Option<&str>) -> String {
+    let mut out = format!("  --> {file}:{line}:{col}\n");
+    let width = line.to_string().len();
+    if let Some(raw) = raw {
+        let mut cut = (col.saturating_sub(1) as usize).min(raw.len());
+        while !raw.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let caret = raw[..cut].replace('\t', "    ").chars().count();
+        let text = raw.replace('\t', "    ");
+        out.push_str(&format!("{:width$} |\n{line} | {text}\n{:width$} | {}^ {label}\n", "", "", " ".repeat(caret)));
+    }
+    out
 }

@@ -226,3 +226,16 @@ fn json_plans_validate_against_the_plan_schema() {
     std::fs::write(f.path(), serde_json::to_vec(&bad).unwrap()).unwrap();
     assert!(!validate(f.path(), &schema).status.success(), "another version must not validate");
 }
+
+/// Regression (issue 16, item 6): a hazard about code that exists only after the patch
+/// (an added static local) shows the patched line in its code frame, not the tree's line
+/// of the same number.
+#[test]
+fn an_added_static_local_is_framed_in_the_patched_text() {
+    let o = plan("corpora/patches/mini/init-static-data.diff", &[]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let at = text.find("error[DW1003]").expect("DW1003 is reported");
+    let frame: Vec<&str> = text[at..].lines().take(5).collect();
+    assert_eq!(frame[1], "  --> mm/reclaimd.c:9:1", "{frame:?}");
+    assert!(frame[3].ends_with("static int calls;"), "the frame shows the added line: {frame:?}");
+}
