@@ -103,15 +103,28 @@ fn a_damaged_cache_is_rebuilt_not_trusted() {
     let t = mini();
     let t = t.to_str().unwrap();
     assert!(run(&["index", t], cache.path()).status.success());
+    let mut damaged = 0;
     for e in walk(cache.path()) {
         if e.file_name().unwrap().to_string_lossy().starts_with("facts-") {
             std::fs::write(&e, b"garbage").unwrap();
+            damaged += 1;
         }
     }
+    assert!(damaged > 0, "the index left a facts cache file to damage");
+    // A query that needs the facts does not trust the damaged blob: it answers from the
+    // tree, parsed again, and writes a whole cache back.
     let o = run(&["callers", "schedule", "--tree", t, "--format", "json"], cache.path());
-    assert!(o.status.success());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 4);
+    let facts: Vec<PathBuf> = walk(cache.path())
+        .into_iter()
+        .filter(|e| e.file_name().unwrap().to_string_lossy().starts_with("facts-"))
+        .collect();
+    assert!(!facts.is_empty(), "the facts cache is written again");
+    for f in facts {
+        assert_ne!(std::fs::read(&f).unwrap(), b"garbage", "{}: still the damaged bytes", f.display());
+    }
 }
 
 fn walk(d: &Path) -> Vec<PathBuf> {
