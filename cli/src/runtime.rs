@@ -90,18 +90,7 @@ pub fn describe(name: &str, module: &str, funcs: &[String]) -> Result<Vec<u8>, C
 /// `dynwalk load DIR` (a folder `dynwalk update` wrote): inserts the update module
 /// unless it is loaded already, and returns the description to write.
 pub fn load_dir(dir: &Path) -> Result<Vec<u8>, CliError> {
-    let mpath = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&mpath).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
-    let m: dynwalk_walker::Manifest =
-        serde_json::from_str(&text).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
-    if m.manifest_version != dynwalk_walker::MANIFEST_VERSION {
-        return Err(CliError::Input(format!(
-            "{}: manifest version {} (this dynwalk reads {})",
-            mpath.display(),
-            m.manifest_version,
-            dynwalk_walker::MANIFEST_VERSION
-        )));
-    }
+    let m = crate::update_cmd::read_manifest(dir)?;
     let desc = dir.join("update.desc");
     let bytes = std::fs::read(&desc)
         .map_err(|e| CliError::Input(format!("{}: {e} (was the update built?)", desc.display())))?;

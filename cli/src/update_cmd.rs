@@ -321,6 +321,22 @@ fn lower_and_describe(
     Ok(funcs.len())
 }
 
+/// The `manifest.json` of an update folder, in the version this dynwalk reads.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, CliError> {
+    let mpath = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&mpath).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
+    if m.manifest_version != dynwalk_walker::MANIFEST_VERSION {
+        return Err(CliError::Input(format!(
+            "{}: manifest version {} (this dynwalk reads {})",
+            mpath.display(),
+            m.manifest_version,
+            dynwalk_walker::MANIFEST_VERSION
+        )));
+    }
+    Ok(m)
+}
+
 pub struct BuildArgs {
     pub dir: PathBuf,
     pub kdir: Option<PathBuf>,
@@ -332,12 +348,7 @@ pub struct BuildArgs {
 /// whose generated C was edited by hand), in place. The description is removed first
 /// and written again only when the module builds and passes the checks.
 pub fn build_dir(a: &BuildArgs) -> Result<(Manifest, usize), CliError> {
-    let mpath = a.dir.join("manifest.json");
-    let text = std::fs::read_to_string(&mpath).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| CliError::Input(format!("{}: {e}", mpath.display())))?;
-    if m.manifest_version != dynwalk_walker::MANIFEST_VERSION {
-        return Err(CliError::Input(format!("{}: manifest version {}", mpath.display(), m.manifest_version)));
-    }
+    let m = read_manifest(&a.dir)?;
     let kdir = match &a.kdir {
         Some(k) => k.clone(),
         None => default_kdir()?,

@@ -26,7 +26,7 @@ use dynwalk_analyzer::lex::{Lexer, Tok, Token};
 
 use crate::ksyms::Located;
 use crate::shadow::{self, Site};
-use crate::{Input, KsymUse, Refusal, SourceFile, VersionEntry};
+use crate::{Input, KsymUse, Refusal, SourceFile, VersionEntry, Want};
 
 /// Names that, invoked at file scope, register or export something: a second copy in
 /// the update module would register it twice (or define a second `init_module`).
@@ -86,13 +86,8 @@ pub(crate) struct FileOut {
 /// by gcc into its callers: their code holds it, so they are replaced instead (clones,
 /// as the plan does for `inline` functions), climbing until every target has a symbol.
 /// The function itself is then emitted as a copy where the new callers use it.
-fn retarget_inlined(
-    inp: &Input,
-    cx: &FileCtx,
-    wanted: Vec<(String, &'static str, String)>,
-    notes: &mut Vec<String>,
-) -> Vec<(String, &'static str, String)> {
-    let mut want: BTreeMap<String, (&'static str, String)> = wanted.into_iter().map(|(n, k, r)| (n, (k, r))).collect();
+fn retarget_inlined(inp: &Input, cx: &FileCtx, wanted: Vec<Want>, notes: &mut Vec<String>) -> Vec<Want> {
+    let mut want: BTreeMap<String, Want> = wanted.into_iter().map(|w| (w.name.clone(), w)).collect();
     let mut dropped: BTreeSet<String> = BTreeSet::new();
     loop {
         let missing: Vec<String> = want
@@ -107,8 +102,6 @@ fn retarget_inlined(
         for m in missing {
             want.remove(&m);
             dropped.insert(m.clone());
-            let Some(&mi) = cx.fns.get(&m) else { continue };
-            let _ = mi;
             let mut callers: BTreeSet<String> = BTreeSet::new();
             for c in &cx.facts.calls {
                 if cx.facts.name(c.callee) != m {
@@ -130,20 +123,21 @@ fn retarget_inlined(
                 ));
             }
             for c in callers {
-                want.entry(c).or_insert_with(|| {
-                    ("clone", format!("calls {m}, which the running kernel inlined (it has no symbol of its own)"))
+                want.entry(c.clone()).or_insert_with(|| Want {
+                    name: c,
+                    kind: "clone",
+                    reason: format!("calls {m}, which the running kernel inlined (it has no symbol of its own)"),
                 });
             }
             notes.push(format!("{}: `{m}` is inlined in the running kernel: its callers are replaced", cx.path));
         }
     }
-    want.into_iter().map(|(n, (k, r))| (n, k, r)).collect()
+    want.into_values().collect()
 }
 
 impl FileOut {
     /// A file left with nothing to replace: no source, only its notes.
-    fn empty(path: &str, index: usize, notes: Vec<String>) -> FileOut {
-        let _ = (path, index);
+    fn empty(notes: Vec<String>) -> FileOut {
         FileOut {
             c_name: String::new(),
             text: String::new(),
@@ -180,12 +174,13 @@ fn used_names(text: &[u8]) -> BTreeSet<String> {
     out
 }
 
-/// Whether `name` is declared (a local or a parameter) somewhere in `text`: it follows
-/// a type name or a `*`, and is followed by what ends a declarator.
-fn declares(text: &[u8], name: &str) -> bool {
+/// The names declared (locals and parameters) in `text`: a name that follows a type
+/// name or a `*`, and is followed by what ends a declarator.
+fn declared_names(text: &[u8]) -> BTreeSet<String> {
     let toks = ident_tokens(text);
+    let mut out = BTreeSet::new();
     for (i, t) in toks.iter().enumerate() {
-        if t.kind != Tok::Ident || tok(text, t) != name || i == 0 {
+        if t.kind != Tok::Ident || i == 0 {
             continue;
         }
         let next = toks.get(i + 1).map(|n| tok(text, n)).unwrap_or("");
@@ -207,10 +202,10 @@ fn declares(text: &[u8], name: &str) -> bool {
         let tagged = j > 0 && matches!(tok(text, &toks[j - 1]), "struct" | "union" | "enum");
         let typeish = TYPE_WORDS.contains(&w) || w.ends_with("_t") || tagged;
         if !starred || typeish {
-            return true;
+            out.insert(tok(text, t).to_string());
         }
     }
-    false
+    out
 }
 
 /// Replaces the identifier tokens of `text` (not member names) found in `map`.
@@ -310,14 +305,21 @@ fn file_vars(items: &[Item]) -> BTreeMap<String, (bool, bool)> {
 
 fn read_file<'a>(file: &'a SourceFile, inp: &Input) -> FileCtx<'a> {
     let text = file.new_text.as_str();
-    let facts = dynwalk_analyzer::extract(text.as_bytes(), inp.config);
-    let items = top_level(text.as_bytes(), inp.config);
+    // Only files linked into vmlinux get here: kbuild compiled them without MODULE, and
+    // the plan read them so (`Config::for_object`); read them the same way.
+    let config = inp.config.map(|c| c.for_object(false));
+    let facts = dynwalk_analyzer::extract(text.as_bytes(), config.as_ref());
+    let items = top_level(text.as_bytes(), config.as_ref());
     let vars = file_vars(&items);
     let mut old_names = BTreeSet::new();
     if let Some(old) = &file.old_text {
-        let of = dynwalk_analyzer::extract(old.as_bytes(), inp.config);
-        old_names.extend(of.functions.iter().map(|f| of.name(f.name).to_string()));
-        old_names.extend(file_vars(&top_level(old.as_bytes(), inp.config)).into_keys());
+        // Names only: the top-level items of the old text hold them all.
+        let old_items = top_level(old.as_bytes(), config.as_ref());
+        old_names.extend(old_items.iter().filter_map(|it| match &it.kind {
+            ItemKind::Function { name, .. } => Some(name.clone()),
+            _ => None,
+        }));
+        old_names.extend(file_vars(&old_items).into_keys());
     }
     let fns: BTreeMap<String, usize> =
         facts.functions.iter().enumerate().map(|(i, f)| (facts.name(f.name).to_string(), i)).collect();
@@ -359,11 +361,66 @@ enum Reach {
     Link,
 }
 
+/// How the emitted code reaches the name `n` it uses, with a note for the reader when
+/// the choice deserves one; a refusal when no choice keeps the kernel's state.
+fn decide(inp: &Input, cx: &FileCtx, n: &str, versions: &BTreeSet<String>) -> Result<(Reach, Option<String>), Refusal> {
+    let path = cx.path;
+    let refusal = |code, message: String, help: &str| Refusal {
+        code,
+        file: path.to_string(),
+        line: 0,
+        message,
+        help: help.to_string(),
+    };
+    if versions.contains(n) {
+        return Ok((Reach::Version, None));
+    }
+    let is_fn = cx.func(n).is_some();
+    let Some(&(_, is_const)) = cx.vars.get(n).or(is_fn.then_some(&(false, false))) else {
+        return Ok((Reach::Link, None)); // not a name of this file: the headers' or the kernel's
+    };
+    let existed = cx.old_names.contains(n);
+    if is_fn && cx.func(n).is_some_and(|g| g.attrs.has(FnAttrs::INLINE) || g.attrs.has(FnAttrs::ALWAYS_INLINE)) {
+        return Ok((Reach::Copy, None));
+    }
+    if !existed {
+        let note = (!is_fn).then(|| format!("{path}: `{n}` is new data: the update module holds it, starting fresh"));
+        return Ok((Reach::Copy, note));
+    }
+    if inp.kernel.is_exported(n) {
+        return Ok((Reach::Link, None));
+    }
+    match inp.kernel.locate(n, &cx.all_names) {
+        Located::Unique => Ok((Reach::Ksym(0, "unique"), None)),
+        Located::Position { sympos, .. } => Ok((Reach::Ksym(sympos, "neighbourhood (heuristic)"), None)),
+        // A function inlined everywhere (or ambiguous): the copy is the same code.
+        Located::Missing | Located::Ambiguous { .. } if is_fn => Ok((Reach::Copy, None)),
+        Located::Missing if is_const => Ok((
+            Reach::Copy,
+            Some(format!("{path}: `{n}` is const data the kernel keeps no symbol for: the module holds a copy")),
+        )),
+        Located::Missing => Err(refusal(
+            "DW3004",
+            format!("`{n}` is data of {path} that the running kernel has no symbol for"),
+            "the versions would use a copy instead of the kernel's state; check the kernel's \
+             kallsyms (CONFIG_KALLSYMS_ALL) or keep the fix from touching it",
+        )),
+        Located::Ambiguous { count } => Err(refusal(
+            "DW3005",
+            format!(
+                "`{n}` of {path}: {count} kernel symbols have this name and their neighbours do not tell which is \
+                 this file's"
+            ),
+            "the walker never guesses a static symbol's file",
+        )),
+    }
+}
+
 pub(crate) fn generate_file(
     inp: &Input,
     file: &SourceFile,
     index: usize,
-    wanted: &[(String, &'static str, String)],
+    wanted: &[Want],
     overlays: &[String],
     refusals: &mut Vec<Refusal>,
 ) -> Option<FileOut> {
@@ -374,26 +431,26 @@ pub(crate) fn generate_file(
     // A clone of `__init`/`__exit` code: it ran at boot (or never runs in vmlinux) and
     // its text is freed; nothing will call it again. (A changed one is the plan's DW1001.)
     let mut skipped_notes = Vec::new();
-    let kept: Vec<(String, &'static str, String)> = wanted
+    let kept: Vec<Want> = wanted
         .iter()
-        .filter(|(n, kind, _)| {
-            let once = cx.func(n).is_some_and(|f| f.attrs.has(FnAttrs::INIT) || f.attrs.has(FnAttrs::EXIT));
-            if once && *kind == "clone" {
-                skipped_notes.push(format!("{path}: `{n}` is __init/__exit code, gone after boot: not cloned"));
+        .filter(|w| {
+            let once = cx.func(&w.name).is_some_and(|f| f.attrs.has(FnAttrs::INIT) || f.attrs.has(FnAttrs::EXIT));
+            if once && w.kind == "clone" {
+                skipped_notes.push(format!("{path}: `{}` is __init/__exit code, gone after boot: not cloned", w.name));
             }
-            !(once && *kind == "clone")
+            !(once && w.kind == "clone")
         })
         .cloned()
         .collect();
     let kept = retarget_inlined(inp, &cx, kept, &mut skipped_notes);
     let wanted = &kept[..];
     if wanted.is_empty() {
-        return Some(FileOut::empty(path, index, skipped_notes));
+        return Some(FileOut::empty(skipped_notes));
     }
     let refuse = |refusals: &mut Vec<Refusal>, code: &'static str, line: usize, message: String, help: &str| {
         refusals.push(Refusal { code, file: path.to_string(), line: line as u32, message, help: help.to_string() });
     };
-    let versions: BTreeSet<String> = wanted.iter().map(|w| w.0.clone()).collect();
+    let versions: BTreeSet<String> = wanted.iter().map(|w| w.name.clone()).collect();
     for v in &versions {
         match cx.func(v) {
             None => refuse(
@@ -457,73 +514,18 @@ pub(crate) fn generate_file(
             }
         }
         for n in names {
-            if reach.contains_key(&n) || n == name && versions.contains(&n) {
-                if versions.contains(&n) {
-                    reach.insert(n, Reach::Version);
-                }
+            if reach.contains_key(&n) {
                 continue;
             }
-            let r = if versions.contains(&n) {
-                Reach::Version
-            } else if let Some(g) = cx.func(&n) {
-                let inline = g.attrs.has(FnAttrs::INLINE) || g.attrs.has(FnAttrs::ALWAYS_INLINE);
-                let existed = cx.old_names.contains(&n);
-                if inline || !existed {
-                    Reach::Copy
-                } else if inp.kernel.is_exported(&n) {
-                    Reach::Link
-                } else {
-                    match inp.kernel.locate(&n, &cx.all_names) {
-                        Located::Unique => Reach::Ksym(0, "unique"),
-                        Located::Position { sympos, .. } => Reach::Ksym(sympos, "neighbourhood (heuristic)"),
-                        // Inlined everywhere (or ambiguous): the copy is the same code.
-                        Located::Missing | Located::Ambiguous { .. } => Reach::Copy,
-                    }
+            let r = match decide(inp, &cx, &n, &versions) {
+                Ok((r, note)) => {
+                    notes.extend(note);
+                    r
                 }
-            } else if let Some(&(_is_static, is_const)) = cx.vars.get(&n) {
-                if !cx.old_names.contains(&n) {
-                    notes.push(format!("{path}: `{n}` is new data: the update module holds it, starting fresh"));
-                    Reach::Copy
-                } else if inp.kernel.is_exported(&n) {
+                Err(r) => {
+                    refusals.push(r);
                     Reach::Link
-                } else {
-                    match inp.kernel.locate(&n, &cx.all_names) {
-                        Located::Unique => Reach::Ksym(0, "unique"),
-                        Located::Position { sympos, .. } => Reach::Ksym(sympos, "neighbourhood (heuristic)"),
-                        Located::Missing if is_const => {
-                            notes.push(format!(
-                                "{path}: `{n}` is const data the kernel keeps no symbol for: the module holds a copy"
-                            ));
-                            Reach::Copy
-                        }
-                        Located::Missing => {
-                            refuse(
-                                refusals,
-                                "DW3004",
-                                0,
-                                format!("`{n}` is data of {path} that the running kernel has no symbol for"),
-                                "the versions would use a copy instead of the kernel's state; check the kernel's \
-                                 kallsyms (CONFIG_KALLSYMS_ALL) or keep the fix from touching it",
-                            );
-                            Reach::Link
-                        }
-                        Located::Ambiguous { count } => {
-                            refuse(
-                                refusals,
-                                "DW3005",
-                                0,
-                                format!(
-                                    "`{n}` of {path}: {count} kernel symbols have this name and their neighbours do \
-                                     not tell which is this file's"
-                                ),
-                                "the walker never guesses a static symbol's file",
-                            );
-                            Reach::Link
-                        }
-                    }
                 }
-            } else {
-                Reach::Link
             };
             if r == Reach::Copy && cx.fns.contains_key(&n) && emitted.insert(n.clone()) {
                 work.push(n.clone());
@@ -598,15 +600,19 @@ pub(crate) fn generate_file(
             _ => None,
         })
         .collect();
-    let emitted_texts: Vec<&str> = emitted
+    // Each emitted function with its text and the names it declares (lexed once).
+    let emitted_fns: Vec<(&String, &Function, &str, BTreeSet<String>)> = emitted
         .iter()
-        .filter_map(|n| cx.func(n))
-        .map(|f| &text[f.span.start.offset as usize..f.span.end as usize])
+        .filter_map(|n| cx.func(n).map(|f| (n, f)))
+        .map(|(n, f)| {
+            let t = &text[f.span.start.offset as usize..f.span.end as usize];
+            (n, f, t, declared_names(t.as_bytes()))
+        })
         .collect();
     for n in ksyms.keys() {
-        for (fname, t) in emitted.iter().zip(&emitted_texts) {
-            if declares(t.as_bytes(), n) {
-                let line = cx.func(fname).map_or(0, |f| f.span.start.line);
+        for (fname, f, _, declared) in &emitted_fns {
+            if declared.contains(*n) {
+                let line = f.span.start.line;
                 refuse(
                     refusals,
                     "DW3014",
@@ -619,7 +625,8 @@ pub(crate) fn generate_file(
     }
     let mut defines = Vec::new();
     for n in ksyms.keys().filter(|n| through_macro.contains(**n)) {
-        let as_member = emitted_texts.iter().any(|t| t.contains(&format!(".{n}")) || t.contains(&format!("->{n}")));
+        let as_member =
+            emitted_fns.iter().any(|(_, _, t, _)| t.contains(&format!(".{n}")) || t.contains(&format!("->{n}")));
         if as_member {
             refuse(
                 refusals,
@@ -720,7 +727,7 @@ fn emit(
     inp: &Input,
     cx: &FileCtx,
     index: usize,
-    wanted: &[(String, &'static str, String)],
+    wanted: &[Want],
     reach: &BTreeMap<String, Reach>,
     defines: &[String],
     mut notes: Vec<String>,
@@ -805,15 +812,7 @@ fn emit(
         s.push_str(&shadow::accessor(f));
     }
     let _ = writeln!(s, "\n/* ---- the versions' entries ---- */");
-    let mut version_names: Vec<&String> = reach.iter().filter(|(_, r)| **r == Reach::Version).map(|(n, _)| n).collect();
-    for (w, _, _) in wanted {
-        if !version_names.contains(&w) {
-            version_names.push(w);
-        }
-    }
-    version_names.sort();
-    version_names.dedup();
-    for n in &version_names {
+    for n in wanted.iter().map(|w| &w.name) {
         let Some(f) = cx.func(n) else { continue };
         let _ = writeln!(s, "noinline {};", head(text, f, &format!("dw_ver__{n}")));
     }
@@ -836,7 +835,7 @@ fn emit(
     }
     let _ = writeln!(s, "\n/* ---- part 4: the new versions ---- */");
     let mut versions = Vec::new();
-    for (n, kind, reason) in wanted {
+    for Want { name: n, kind, reason } in wanted {
         let Some(f) = cx.func(n) else { continue };
         let (a, b) = (f.body.0 as usize, f.body.1 as usize);
         let body = shadow::rewrite(text, a, b, extra.sites).unwrap_or_else(|_| text[a..b].to_string());

@@ -79,7 +79,7 @@ fn elf_readers_never_panic() {
     // A real ELF object: this test's own executable.
     let seed = std::fs::read(std::env::current_exe().unwrap()).unwrap();
     let manifest: Manifest = serde_json::from_str(
-        r#"{"manifest_version":1,"update":"u","module":"dwu_u","tree":"/t","sources":[],"include_dirs":[],
+        r#"{"manifest_version":1,"update":"u","module":"dwu_u","tree":"/t","sources":[],
             "versions":[{"target":"demo_show","version":"main","file":"f.c","line":1,"kind":"redirect","reason":"r"}],
             "ksyms":[],"copies":[],"shadow":[],"overlays":[],"groups":[],"notes":[]}"#,
     )
@@ -111,7 +111,7 @@ fn elf_readers_never_panic() {
 
 #[test]
 fn manifest_reader_never_panics() {
-    let seed = br#"{"manifest_version":1,"update":"u","module":"dwu_u","tree":"/t","sources":[{"generated":"a.c","from":"x/a.c"}],"include_dirs":["x"],"versions":[],"ksyms":[{"name":"n","sympos":0,"how":"unique","file":"x/a.c"}],"copies":[],"shadow":[],"overlays":[],"groups":[[0,1]],"notes":[]}"#;
+    let seed = br#"{"manifest_version":1,"update":"u","module":"dwu_u","tree":"/t","sources":[{"generated":"a.c","from":"x/a.c"}],"versions":[],"ksyms":[{"name":"n","sympos":0,"how":"unique","file":"x/a.c"}],"copies":[],"shadow":[],"overlays":[],"groups":[[0,1]],"notes":[]}"#;
     let mut rng = Rng(7);
     let (mut ok, mut err) = (0, 0);
     for _ in 0..3000 {
