@@ -284,7 +284,7 @@ impl<'a> Extractor<'a> {
             if self.src[n.start_byte()..].starts_with(b"SYSCALL_DEFINE")
                 || self.src[n.start_byte()..].starts_with(b"COMPAT_SYSCALL_DEFINE")
             {
-                attrs |= FnAttrs::ASMLINKAGE;
+                attrs |= FnAttrs::ASMLINKAGE | FnAttrs::SYSCALL;
             }
             if let Some(pl) = params_node {
                 let mut c = pl.walk();

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the facts encoding; bump on any change of these types (the on-disk cache
 /// refuses entries of another version and re-extracts them).
-pub const FACTS_VERSION: u32 = 7;
+pub const FACTS_VERSION: u32 = 8;
 
 /// Index into [`FileFacts::names`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -44,7 +44,10 @@ impl FnAttrs {
     pub const KNR: u16 = 128;
     pub const EXTERN: u16 = 256;
     pub const NOINLINE: u16 = 512;
-    pub const NAMES: [(u16, &'static str); 10] = [
+    /// Defined through `SYSCALL_DEFINEn`/`COMPAT_SYSCALL_DEFINEn`: under an architecture's
+    /// syscall wrappers the build emits stubs, not the function's own name.
+    pub const SYSCALL: u16 = 1024;
+    pub const NAMES: [(u16, &'static str); 11] = [
         (Self::STATIC, "static"),
         (Self::INLINE, "inline"),
         (Self::ALWAYS_INLINE, "__always_inline"),
@@ -55,6 +58,7 @@ impl FnAttrs {
         (Self::KNR, "k&r"),
         (Self::EXTERN, "extern"),
         (Self::NOINLINE, "noinline"),
+        (Self::SYSCALL, "syscall"),
     ];
     pub fn has(self, bit: u16) -> bool {
         self.0 & bit != 0

@@ -3,9 +3,10 @@
 //! definition and file-scope macro invocation starts and ends, what it declares, and
 //! which parts of it (initializers) make it a definition. tree-sitter types stay here.
 //!
-//! Only the branches the configuration compiles are seen (the preprocessor layer blanks
-//! the others and every directive line, as for facts), so spans never straddle `#if`
-//! lines of active code.
+//! The branches the configuration leaves out are not seen (the preprocessor layer blanks
+//! them and their directive lines, as for facts), so spans never straddle `#if` lines of
+//! active code. Branches it cannot decide (`#ifdef __ARCH_WANT_SYS_OLD_UNAME`, set by an
+//! arch header) are all seen: gcc compiles one of them.
 
 use tree_sitter::Node;
 
@@ -54,13 +55,23 @@ pub fn top_level(src: &[u8], config: Option<&Config>) -> Vec<Item> {
     let Some(tree) = parser.parse(&buf, None) else { return Vec::new() };
     let root = tree.root_node();
     let mut out = Vec::new();
-    let mut cur = root.walk();
-    for n in root.children(&mut cur) {
-        if let Some(item) = item(&buf, n) {
-            out.push(item);
+    items_in(&buf, root, &mut out);
+    out
+}
+
+/// The items among `parent`'s children, and inside the `#if` groups whose condition
+/// the configuration does not decide (their directive lines stay in the text, and
+/// tree-sitter nests what they hold; gcc compiles one of the branches).
+fn items_in(buf: &[u8], parent: Node, out: &mut Vec<Item>) {
+    let mut cur = parent.walk();
+    for n in parent.children(&mut cur) {
+        match n.kind() {
+            "preproc_if" | "preproc_ifdef" | "preproc_else" | "preproc_elif" | "preproc_elifdef" => {
+                items_in(buf, n, out)
+            }
+            _ => out.extend(item(buf, n)),
         }
     }
-    out
 }
 
 fn text<'t>(buf: &'t [u8], n: Node) -> &'t str {
@@ -234,5 +245,24 @@ mod tests {
         let items = top_level(src.as_bytes(), Some(&cfg));
         assert_eq!(items.len(), 1);
         assert!(matches!(&items[0].kind, ItemKind::Declaration { names, .. } if names[0].0 == "a"));
+    }
+
+    #[test]
+    fn undecided_branches_are_all_items() {
+        // `__ARCH_WANT_SYS_OLD_UNAME` comes from an arch header: the config cannot tell,
+        // gcc compiles one branch; the walker must see (and prune) the definitions of both.
+        let cfg = Config::parse("CONFIG_A=y\n");
+        let src = "#ifdef __ARCH_WANT_X\nSYSCALL_DEFINE1(x, int, a)\n{\n\treturn a;\n}\n#else\nint y(void)\n{\n\treturn 0;\n}\n#endif\nint z;\n";
+        let items = top_level(src.as_bytes(), Some(&cfg));
+        let fns: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match &i.kind {
+                ItemKind::Function { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fns.len(), 2, "{items:#?}");
+        assert!(fns.contains(&"y"), "{fns:?}");
+        assert!(items.iter().any(|i| matches!(&i.kind, ItemKind::Declaration { names, .. } if names[0].0 == "z")));
     }
 }

@@ -15,11 +15,12 @@ use crate::db::{call_graph, file_facts, symbol_table, AnalysisDb, Db};
 use crate::expand::{self, definitions_in, DefinedFn, MacroText};
 use crate::facts::FnAttrs;
 use crate::lex::{Lexer, Tok};
+use crate::pp::Config;
 use crate::query::{self, AccessSite};
 use crate::symbols::strip_type;
 
 /// Version of the plan's JSON form (docs/plan-format.md, docs/plan.schema.json).
-pub const PLAN_VERSION: u32 = 3;
+pub const PLAN_VERSION: u32 = 4;
 
 /// How many calls up from a replaced function the quiescence search looks for threads
 /// that never quiesce, by default (`--depth`).
@@ -53,6 +54,11 @@ pub struct Redirect {
     /// overwritten with a jump, the DynAMOS way).
     pub mechanism: &'static str,
     pub reason: String,
+    /// The symbols the target's build emits for this function, when they are not its
+    /// name: a syscall under an architecture's wrappers is entered through its stubs
+    /// (`__x64_sys_newuname`, `__ia32_sys_newuname`), each redirected. Empty: the name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -60,6 +66,9 @@ pub struct CloneNeed {
     pub place: Place,
     /// Why, from the change to this function: each step names a function or macro.
     pub reasons: Vec<String>,
+    /// As [`Redirect::symbols`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -333,6 +342,17 @@ impl Ctx<'_> {
         }
     }
 
+    /// A function without parameters (`f(void)`, `SYSCALL_DEFINE0`).
+    fn zero_args(&self, n: NodeIndex) -> bool {
+        let g = call_graph(self.db, self.db.workspace());
+        let node = g.graph[n];
+        let facts = file_facts(self.db, self.db.files()[node.file as usize]);
+        let f = &facts.functions[node.func as usize];
+        f.params
+            .iter()
+            .all(|(p, t)| matches!(facts.name(*p).trim(), "" | "void") && matches!(facts.name(*t).trim(), "" | "void"))
+    }
+
     fn attrs_of(&self, n: NodeIndex) -> FnAttrs {
         let g = call_graph(self.db, self.db.workspace());
         let node = g.graph[n];
@@ -434,7 +454,7 @@ impl Ctx<'_> {
             return;
         }
         self.clone_set.insert(key, self.plan.clones.len());
-        self.plan.clones.push(CloneNeed { place, reasons: vec![reasons.join(" <- ")] });
+        self.plan.clones.push(CloneNeed { place, reasons: vec![reasons.join(" <- ")], symbols: Vec::new() });
     }
 
     /// A function whose code changes with something it uses (`why`): cloned, or, when it
@@ -571,6 +591,7 @@ pub fn derive_plan(
     type_plans(&mut cx, new_files);
     quiescence(&mut cx);
     hazards(&mut cx);
+    entry_symbols(&mut cx);
     let mut plan = cx.plan;
     plan.redirections.sort_by(|a, b| {
         (&a.place.file, a.place.line, &a.place.function).cmp(&(&b.place.file, b.place.line, &b.place.function))
@@ -580,6 +601,68 @@ pub fn derive_plan(
     });
     plan.hazards.sort_by(|a, b| (&a.file, a.line, a.code).cmp(&(&b.file, b.line, b.code)));
     plan
+}
+
+/// The symbols a build emits for a function defined through `SYSCALL_DEFINEn` or
+/// `COMPAT_SYSCALL_DEFINEn` when the configuration selects the architecture's syscall
+/// wrappers (`CONFIG_ARCH_HAS_SYSCALL_WRAPPER`, Linux 4.17 on): `sys_<n>` does not exist;
+/// the entry points are the stubs of each ABI the kernel serves, around an inlined
+/// `__do_sys_<n>` (arch/x86/include/asm/syscall_wrapper.h, arch/arm64/…/syscall_wrapper.h).
+/// `None` when the build keeps the name (no wrappers: 2.4, 2.6, early 4.x) or when the
+/// architecture is not one this knows (the caller says so).
+///
+/// A `SYSCALL_DEFINE0` stub on x86 is an alias (`__alias(__do_sys_<n>)`) of one body that
+/// every ABI shares: one symbol is redirected, the first.
+pub fn syscall_entry_symbols(function: &str, zero_args: bool, config: &Config) -> Option<Vec<String>> {
+    let on = |k: &str| config.get(k).is_some_and(|v| v == "y");
+    if !on("CONFIG_ARCH_HAS_SYSCALL_WRAPPER") {
+        return None;
+    }
+    let (compat, stem) = match function.strip_prefix("compat_sys_") {
+        Some(n) => (true, n),
+        None => (false, function.strip_prefix("sys_")?),
+    };
+    let mut abis: Vec<&str> = Vec::new();
+    if on("CONFIG_X86") {
+        if compat {
+            abis.extend(on("CONFIG_IA32_EMULATION").then_some("ia32"));
+            abis.extend(on("CONFIG_X86_X32_ABI").then_some("x64"));
+        } else {
+            abis.extend(on("CONFIG_X86_64").then_some("x64"));
+            abis.extend((on("CONFIG_X86_32") || on("CONFIG_IA32_EMULATION")).then_some("ia32"));
+        }
+    } else if on("CONFIG_ARM64") {
+        abis.push("arm64");
+    } else {
+        return None;
+    }
+    let kind = if compat { "compat_sys_" } else { "sys_" };
+    let mut out: Vec<String> = abis.iter().map(|a| format!("__{a}_{kind}{stem}")).collect();
+    if zero_args && on("CONFIG_X86") {
+        out.truncate(1);
+    }
+    Some(out)
+}
+
+/// Every redirected or cloned syscall is named by the symbols the target's build emits.
+fn entry_symbols(cx: &mut Ctx<'_>) {
+    let Some(config) = cx.db.settings().config(cx.db).clone() else { return };
+    let symbols = |cx: &Ctx<'_>, p: &Place| -> Vec<String> {
+        let nodes = cx.nodes_named(&p.function, Some(&p.file));
+        let Some(&n) = nodes.iter().find(|&&n| cx.place_of(n).file == p.file) else { return Vec::new() };
+        if !cx.attrs_of(n).has(FnAttrs::SYSCALL) {
+            return Vec::new();
+        }
+        syscall_entry_symbols(&p.function, cx.zero_args(n), &config).unwrap_or_default()
+    };
+    for i in 0..cx.plan.redirections.len() {
+        let s = symbols(cx, &cx.plan.redirections[i].place);
+        cx.plan.redirections[i].symbols = s;
+    }
+    for i in 0..cx.plan.clones.len() {
+        let s = symbols(cx, &cx.plan.clones[i].place);
+        cx.plan.clones[i].symbols = s;
+    }
 }
 
 fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
@@ -603,7 +686,7 @@ fn redirections_and_inline_clones(cx: &mut Ctx<'_>) {
                 FnChangeKind::Signature => "its signature changed",
                 _ => "its body changed",
             };
-            cx.plan.redirections.push(Redirect { place, mechanism, reason: reason.to_string() });
+            cx.plan.redirections.push(Redirect { place, mechanism, reason: reason.to_string(), symbols: Vec::new() });
             if !c.attr_bits.has(FnAttrs::STATIC) && nodes.iter().any(|&n| cx.attrs_of(n).has(FnAttrs::STATIC)) {
                 // gcc may have inlined the static version into its callers; they now call
                 // the out-of-line one (found by `dynwalk verify`: lockdown_param).
@@ -1376,5 +1459,24 @@ mod tests {
         assert!(!same_size(Some("int"), Some("long")));
         assert!(!same_size(Some("char [4]"), Some("char [8]")));
         assert!(!same_size(Some("struct foo"), Some("struct foo")), "unknown sizes are not assumed equal");
+    }
+
+    #[test]
+    fn syscall_entry_symbols_follow_the_arch_wrappers() {
+        let x86 = Config::parse(
+            "CONFIG_X86=y\nCONFIG_X86_64=y\nCONFIG_IA32_EMULATION=y\nCONFIG_ARCH_HAS_SYSCALL_WRAPPER=y\n",
+        );
+        let v = |f, z, c: &Config| syscall_entry_symbols(f, z, c);
+        assert_eq!(v("sys_newuname", false, &x86).unwrap(), ["__x64_sys_newuname", "__ia32_sys_newuname"]);
+        assert_eq!(v("sys_sync", true, &x86).unwrap(), ["__x64_sys_sync"], "DEFINE0 stubs alias one body");
+        assert_eq!(v("compat_sys_ioctl", false, &x86).unwrap(), ["__ia32_compat_sys_ioctl"]);
+        let no_ia32 = Config::parse("CONFIG_X86=y\nCONFIG_X86_64=y\nCONFIG_ARCH_HAS_SYSCALL_WRAPPER=y\n");
+        assert_eq!(v("sys_newuname", false, &no_ia32).unwrap(), ["__x64_sys_newuname"]);
+        assert_eq!(v("compat_sys_ioctl", false, &no_ia32).unwrap(), Vec::<String>::new());
+        let arm = Config::parse("CONFIG_ARM64=y\nCONFIG_ARCH_HAS_SYSCALL_WRAPPER=y\n");
+        assert_eq!(v("sys_newuname", false, &arm).unwrap(), ["__arm64_sys_newuname"]);
+        // 2.4 and pre-4.17 kernels keep the name; so does a function that is no syscall.
+        assert_eq!(v("sys_newuname", false, &Config::parse("CONFIG_X86=y\n")), None);
+        assert_eq!(v("ksys_read", false, &x86), None);
     }
 }

@@ -66,7 +66,7 @@ fn functions_with_storage_and_attributes() {
         mm/reclaimd.c:22 int reclaimd_start(void ) []
         fs/read_write.c:5 ssize_t vfs_read(struct file * file, char * buf, size_t count, loff_t * pos) []
         fs/read_write.c:14 ssize_t sys_read(unsigned int fd, char * buf, size_t count) [asmlinkage]
-        fs/read_write.c:30 long sys_write(unsigned int fd, char * buf, size_t count) [asmlinkage]
+        fs/read_write.c:30 long sys_write(unsigned int fd, char * buf, size_t count) [asmlinkage syscall]
         include/asm/current.h:7 struct task_struct * get_current(void ) [static inline __always_inline]
     "#]],
     );

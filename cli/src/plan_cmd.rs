@@ -288,12 +288,13 @@ pub fn render(p: &Planned) -> String {
             &r.place.file,
             r.place.line,
             r.place.col,
-            &format!("redirect {} ({}): {}", r.place.function, r.mechanism, r.reason),
+            &format!("redirect {}{} ({}): {}", r.place.function, entered_as(&r.symbols), r.mechanism, r.reason),
         ));
     }
     o.push_str(&format!("\n== clones ({}) ==\n", plan.clones.len()));
     for c in &plan.clones {
-        o.push_str(&frames.frame(&c.place.file, c.place.line, c.place.col, &format!("clone {}", c.place.function)));
+        let what = format!("clone {}{}", c.place.function, entered_as(&c.symbols));
+        o.push_str(&frames.frame(&c.place.file, c.place.line, c.place.col, &what));
         for r in &c.reasons {
             o.push_str(&format!("   = because {r}\n"));
         }
@@ -375,4 +376,14 @@ fn kebab(s: &str) -> String {
         o.extend(c.to_lowercase());
     }
     o
+}
+
+/// ` entered as __x64_sys_x, __ia32_sys_x` when the build emits other symbols than the
+/// function's name (a syscall under the architecture's wrappers).
+pub fn entered_as(symbols: &[String]) -> String {
+    if symbols.is_empty() {
+        String::new()
+    } else {
+        format!(" entered as {}", symbols.join(", "))
+    }
 }

@@ -112,11 +112,18 @@ pub fn render(p: &Planned) -> Value {
         results.push(result(h.code, level(h.level), format!("{} Help: {}", h.message, h.help), &h.file, h.line, h.col));
     }
     for r in &plan.redirections {
-        let t = format!("redirect {} ({}): {}", r.place.function, r.mechanism, r.reason);
+        let t = format!(
+            "redirect {}{} ({}): {}",
+            r.place.function,
+            crate::plan_cmd::entered_as(&r.symbols),
+            r.mechanism,
+            r.reason
+        );
         results.push(result("DW2001", "note", t, &r.place.file, r.place.line, r.place.col));
     }
     for c in &plan.clones {
-        let t = format!("clone {}: {}", c.place.function, c.reasons.join("; "));
+        let t =
+            format!("clone {}{}: {}", c.place.function, crate::plan_cmd::entered_as(&c.symbols), c.reasons.join("; "));
         results.push(result("DW2002", "note", t, &c.place.file, c.place.line, c.place.col));
     }
     for n in &plan.quiescence.never_quiescent {

@@ -101,6 +101,44 @@ fn a_changed_function_becomes_a_counted_version_in_its_own_translation_unit() {
     assert!(out.join("dynwalk.h").is_file() && out.join("dw_main.c").is_file());
 }
 
+#[test]
+fn a_syscall_is_replaced_at_the_stubs_the_build_emits() {
+    // x86-64 with IA32 emulation (kdir/.config): SYSCALL_DEFINE1(demolevel) has no
+    // `sys_demolevel`; its entries are `__x64_sys_demolevel` and `__ia32_sys_demolevel`.
+    // SYSCALL_DEFINE0's stubs alias one body: one target.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("upd");
+    let o = update("syscall.diff", &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let versions: Vec<(&str, &str, &str)> = m["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["target"].as_str().unwrap(), v["version"].as_str().unwrap(), v["function"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("__x64_sys_demolevel", "dw_ver____x64_sys_demolevel", "sys_demolevel"),
+            ("__ia32_sys_demolevel", "dw_ver____ia32_sys_demolevel", "sys_demolevel"),
+            ("__x64_sys_demoreset", "dw_ver____x64_sys_demoreset", "sys_demoreset"),
+        ]
+    );
+    assert_eq!(m["groups"], serde_json::json!([[0, 1]]), "one syscall's stubs switch together");
+    let c = std::fs::read_to_string(out.join("dw0_demosys.c")).unwrap();
+    // The kernel's own macro defines the module's stubs around the new body.
+    assert!(c.contains("SYSCALL_DEFINE1(dw_demolevel, int, level)\n#line 8"), "{c}");
+    assert!(c.contains("\tr__ = __ia32_sys_dw_demolevel(regs);"), "{c}");
+    assert!(c.contains("SYSCALL_DEFINE0(dw_demoreset)"), "{c}");
+    assert!(c.contains("#define SYSCALL_METADATA(sname, nb, ...)"), "no second trace metadata");
+    assert!(c.contains("(*dw_ksym__demo_level) = level;"), "the kernel's static data, through kallsyms");
+    // Part 1 keeps no syscall definition of the file.
+    let part1 = c.split("---- part 2").next().unwrap();
+    assert!(!part1.contains("SYSCALL_DEFINE1(demolevel") && !part1.contains("SYSCALL_DEFINE0(demoreset)"), "{part1}");
+}
+
 fn refused(patch: &str, code: &str, what: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("upd");

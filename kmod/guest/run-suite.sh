@@ -14,11 +14,12 @@ ROOT=$(dirname "$KMOD")
 CACHE=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/dynwalk
 WORK=$KMOD/build/guest
 ALL=(s1_cmdline s8_malformed s2_kthread s5_shadow s3_pertask s6_group s4_revert_busy
-     s7_stress s9_selfupdate s10_overhead s11_cli w1_proc_show w2_inline_clone w3_shadow w4_kthread w5_macro w6_debian_fix w7_pipe w8_set)
+     s7_stress s9_selfupdate s10_overhead s11_cli w1_proc_show w2_inline_clone w3_shadow w4_kthread w5_macro w6_debian_fix w7_pipe w8_set w9_syscall)
 # The walker's cases: each guest scenario wN_* applies an update that `dynwalk update`
 # generated and built from a source patch against Debian's 6.1 tree (no hand-written
 # update module). Patch files: corpora/patches/linux-6.1/<name>.diff.
-UPDATES=(proc-cmdline-marker proc-status-inline workqueue-desc-marker proc-stack-depth-macro pipe-rw-bound signal-pipe-reads-field)
+UPDATES=(proc-cmdline-marker proc-status-inline workqueue-desc-marker proc-stack-depth-macro pipe-rw-bound signal-pipe-reads-field
+         uname-version-marker)
 
 log() { echo "run-suite: $*" >&2; }
 die() { echo "run-suite: error: $*" >&2; exit 2; }

@@ -127,12 +127,50 @@ fn retarget_inlined(inp: &Input, cx: &FileCtx, wanted: Vec<Want>, notes: &mut Ve
                     name: c,
                     kind: "clone",
                     reason: format!("calls {m}, which the running kernel inlined (it has no symbol of its own)"),
+                    symbols: Vec::new(),
                 });
             }
             notes.push(format!("{}: `{m}` is inlined in the running kernel: its callers are replaced", cx.path));
         }
     }
     want.into_values().collect()
+}
+
+/// The symbols the target's build emits for the syscall `name` (its arch stubs): the
+/// plan's, or, for a caller the walker itself chose to replace, the same rule applied.
+fn syscall_stubs(inp: &Input, cx: &FileCtx, wanted: &[Want], name: &str) -> Option<Vec<String>> {
+    let w = wanted.iter().find(|w| w.name == name)?;
+    if !w.symbols.is_empty() {
+        return Some(w.symbols.clone());
+    }
+    let f = cx.func(name)?;
+    let zero = f.params.iter().all(|(p, t)| {
+        matches!(cx.facts.name(*p).trim(), "" | "void") && matches!(cx.facts.name(*t).trim(), "" | "void")
+    });
+    let s = dynwalk_analyzer::plan::syscall_entry_symbols(name, zero, inp.config?)?;
+    (!s.is_empty()).then_some(s)
+}
+
+/// The module's own stub for the kernel's stub `symbol` of syscall `function`: the
+/// version's `SYSCALL_DEFINEn(dw_<n>, ...)` defines `__x64_sys_dw_<n>` for
+/// `__x64_sys_<n>`.
+fn module_stub(symbol: &str, function: &str) -> String {
+    let prefix = &symbol[..symbol.len().saturating_sub(function.len())];
+    let (kind, stem) = match function.strip_prefix("compat_sys_") {
+        Some(n) => ("compat_sys_", n),
+        None => ("sys_", function.strip_prefix("sys_").unwrap_or(function)),
+    };
+    format!("{prefix}{kind}dw_{stem}")
+}
+
+/// `SYSCALL_DEFINE1(newuname, struct new_utsname __user *, name)` with the syscall's
+/// name given `dw_`: the kernel's own macro then defines the module's stubs.
+fn syscall_head(text: &str, f: &Function) -> Option<String> {
+    let h = &text[f.span.start.offset as usize..f.body.0 as usize];
+    let open = h.find('(')?;
+    let after = &h[open + 1..];
+    let lead = after.len() - after.trim_start().len();
+    Some(format!("{}dw_{}", &h[..open + 1 + lead], &after[lead..]).trim_end().replace('\n', " "))
 }
 
 impl FileOut {
@@ -462,13 +500,24 @@ pub(crate) fn generate_file(
             ),
             Some(f) => {
                 let at = f.name_pos.offset as usize;
-                if !text[at..].starts_with(v.as_str()) {
+                if f.attrs.has(FnAttrs::SYSCALL) {
+                    if syscall_stubs(inp, &cx, wanted, v).is_none() {
+                        refuse(
+                            refusals,
+                            "DW3002",
+                            f.span.start.line as usize,
+                            format!("`{v}` is a syscall whose entry symbols this build's configuration does not tell"),
+                            "the walker generates syscalls built with x86-64's or arm64's syscall wrappers \
+                             (CONFIG_ARCH_HAS_SYSCALL_WRAPPER); pass the target's .config",
+                        );
+                    }
+                } else if !text[at..].starts_with(v.as_str()) {
                     refuse(
                         refusals,
                         "DW3002",
                         f.span.start.line as usize,
                         format!("`{v}` is defined through a macro"),
-                        "functions defined by a macro (SYSCALL_DEFINE, DEFINE_*) are not generated yet",
+                        "functions defined by a macro other than SYSCALL_DEFINE (DEFINE_*) are not generated yet",
                     );
                 }
                 let h = &text[f.span.start.offset as usize..f.body.0 as usize];
@@ -812,9 +861,18 @@ fn emit(
         s.push_str(&shadow::accessor(f));
     }
     let _ = writeln!(s, "\n/* ---- the versions' entries ---- */");
-    for n in wanted.iter().map(|w| &w.name) {
-        let Some(f) = cx.func(n) else { continue };
-        let _ = writeln!(s, "noinline {};", head(text, f, &format!("dw_ver__{n}")));
+    for w in wanted {
+        let Some(f) = cx.func(&w.name) else { continue };
+        match syscall_stubs(inp, cx, wanted, &w.name).filter(|_| f.attrs.has(FnAttrs::SYSCALL)) {
+            Some(stubs) => {
+                for st in stubs {
+                    let _ = writeln!(s, "noinline long dw_ver__{st}(const struct pt_regs *regs);");
+                }
+            }
+            None => {
+                let _ = writeln!(s, "noinline {};", head(text, f, &format!("dw_ver__{}", w.name)));
+            }
+        }
     }
     let _ = writeln!(
         s,
@@ -835,8 +893,45 @@ fn emit(
     }
     let _ = writeln!(s, "\n/* ---- part 4: the new versions ---- */");
     let mut versions = Vec::new();
-    for Want { name: n, kind, reason } in wanted {
+    let mut metadata_off = false;
+    for Want { name: n, kind, reason, .. } in wanted {
         let Some(f) = cx.func(n) else { continue };
+        if f.attrs.has(FnAttrs::SYSCALL) {
+            let (Some(stubs), Some(h)) = (syscall_stubs(inp, cx, wanted, n), syscall_head(text, f)) else { continue };
+            if !metadata_off {
+                // The kernel keeps the syscall's trace metadata; a second copy in the
+                // module would register events for a syscall number it does not have.
+                let _ = writeln!(s, "#undef SYSCALL_METADATA\n#define SYSCALL_METADATA(sname, nb, ...)");
+                metadata_off = true;
+            }
+            let (a, b) = (f.body.0 as usize, f.body.1 as usize);
+            let body = shadow::rewrite(text, a, b, extra.sites).unwrap_or_else(|_| text[a..b].to_string());
+            let _ = writeln!(s, "/* {n}: {kind}: {reason}; entered as {} */", stubs.join(", "));
+            let _ = writeln!(s, "#line {} \"{path}\"", f.span.start.line);
+            let _ = writeln!(s, "{h}");
+            let _ = writeln!(s, "#line {} \"{path}\"", line_of(text.as_bytes(), a));
+            s.push_str(&rename(&body, &renames));
+            s.push_str("\n\n");
+            for st in &stubs {
+                let own = module_stub(st, n);
+                let _ = writeln!(s, "static atomic_long_t dw_active__{st};");
+                let _ = writeln!(s, "noinline long dw_ver__{st}(const struct pt_regs *regs)\n{{\n\tlong r__;\n");
+                let _ = writeln!(s, "\tatomic_long_inc(&dw_active__{st});");
+                let _ = writeln!(s, "\tr__ = {own}(regs);");
+                let _ = writeln!(s, "\tatomic_long_dec(&dw_active__{st});");
+                let _ = writeln!(s, "\treturn r__;\n}}\n");
+                versions.push(VersionEntry {
+                    target: st.clone(),
+                    version: format!("dw_ver__{st}"),
+                    file: path.to_string(),
+                    line: f.span.start.line,
+                    kind: kind.to_string(),
+                    reason: reason.clone(),
+                    function: n.clone(),
+                });
+            }
+            continue;
+        }
         let (a, b) = (f.body.0 as usize, f.body.1 as usize);
         let body = shadow::rewrite(text, a, b, extra.sites).unwrap_or_else(|_| text[a..b].to_string());
         let args: Vec<String> = f
@@ -874,6 +969,7 @@ fn emit(
             line: f.span.start.line,
             kind: kind.to_string(),
             reason: reason.clone(),
+            function: String::new(),
         });
     }
     let _ = writeln!(s, "/* ---- registration: called from the module's init ---- */");

@@ -97,6 +97,10 @@ pub struct VersionEntry {
     /// `redirect` (the patch changed it) or `clone` (the plan says why it must follow).
     pub kind: String,
     pub reason: String,
+    /// The source's function when the target is one of the symbols the build emits for
+    /// it (a syscall's stub: `sys_newuname` for `__x64_sys_newuname`); else empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub function: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,17 +212,30 @@ pub(crate) struct Want {
     /// `redirect` (the patch changed it) or `clone` (it must follow a change).
     pub kind: &'static str,
     pub reason: String,
+    /// The symbols the target's build emits for it when not its name (the plan's
+    /// `symbols`: a syscall's stubs).
+    pub symbols: Vec<String>,
 }
 
 /// Every function the update replaces: the plan's redirections and clones, by file.
 fn wanted(plan: &Plan) -> BTreeMap<String, Vec<Want>> {
     let mut by_file: BTreeMap<String, Vec<Want>> = BTreeMap::new();
     for r in &plan.redirections {
-        let w = Want { name: r.place.function.clone(), kind: "redirect", reason: r.reason.clone() };
+        let w = Want {
+            name: r.place.function.clone(),
+            kind: "redirect",
+            reason: r.reason.clone(),
+            symbols: r.symbols.clone(),
+        };
         by_file.entry(r.place.file.clone()).or_default().push(w);
     }
     for c in &plan.clones {
-        let w = Want { name: c.place.function.clone(), kind: "clone", reason: c.reasons.join("; ") };
+        let w = Want {
+            name: c.place.function.clone(),
+            kind: "clone",
+            reason: c.reasons.join("; "),
+            symbols: c.symbols.clone(),
+        };
         by_file.entry(c.place.file.clone()).or_default().push(w);
     }
     for v in by_file.values_mut() {
@@ -419,6 +436,7 @@ fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>, overlays: &[(St
                 line: 0,
                 kind: "shadow-free".into(),
                 reason: format!("detaches the shadow fields of the freed {params}"),
+                function: String::new(),
             });
         }
         m.shadow = shadow_fields.clone();
@@ -449,12 +467,25 @@ fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>, overlays: &[(St
         }
         m.overlays.push(path.clone());
     }
-    // Groups: the plan's quiescence groups, by target name; every other version alone.
-    let index: BTreeMap<&str, usize> = m.versions.iter().enumerate().map(|(i, v)| (v.target.as_str(), i)).collect();
+    // Groups: the plan's quiescence groups, by the source's function name (a syscall's
+    // stubs are one function: they switch together); every other version alone.
+    let mut index: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, v) in m.versions.iter().enumerate() {
+        let f = if v.function.is_empty() { &v.target } else { &v.function };
+        index.entry(f.as_str()).or_default().push(i);
+    }
+    let mut grouped: BTreeSet<usize> = BTreeSet::new();
     for g in &inp.plan.quiescence.groups {
-        let members: Vec<usize> = g.members.iter().filter_map(|n| index.get(n.as_str()).copied()).collect();
+        let members: Vec<usize> =
+            g.members.iter().flat_map(|n| index.get(n.as_str()).into_iter().flatten().copied()).collect();
         if members.len() > 1 {
+            grouped.extend(members.iter().copied());
             m.groups.push(members);
+        }
+    }
+    for members in index.values().filter(|v| v.len() > 1) {
+        if !members.iter().any(|i| grouped.contains(i)) {
+            m.groups.push(members.clone());
         }
     }
     m.ksyms.sort_by(|a, b| (&a.file, &a.name).cmp(&(&b.file, &b.name)));
