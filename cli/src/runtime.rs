@@ -18,6 +18,7 @@ struct FuncArg {
     method: Method,
     policy: PolicyKind,
     param: u32,
+    sympos: u32,
     expected: Vec<u8>,
 }
 
@@ -42,6 +43,7 @@ fn parse_func(arg: &str) -> Result<FuncArg, String> {
         method: Method::Ftrace,
         policy: PolicyKind::Newest,
         param: 0,
+        sympos: 0,
         // The 5-byte NOP of an fentry site.
         expected: vec![0x0f, 0x1f, 0x44, 0x00, 0x00],
     };
@@ -49,6 +51,7 @@ fn parse_func(arg: &str) -> Result<FuncArg, String> {
         let (k, v) = p.split_once('=').ok_or(format!("{p:?}: want KEY=VALUE"))?;
         match (k, v) {
             ("group", v) => f.group = v.parse().map_err(|e| format!("group {v:?}: {e}"))?,
+            ("sympos", v) => f.sympos = v.parse().map_err(|e| format!("sympos {v:?}: {e}"))?,
             ("method", "ftrace") => f.method = Method::Ftrace,
             ("method", "jmp") => f.method = Method::Jmp,
             ("policy", "newest") => f.policy = PolicyKind::Newest,
@@ -77,6 +80,7 @@ pub fn describe(name: &str, module: &str, funcs: &[String]) -> Result<Vec<u8>, C
             method: o.method,
             policy: o.policy,
             param: o.param,
+            sympos: o.sympos,
             expected: &o.expected,
         })
         .collect();

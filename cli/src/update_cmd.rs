@@ -311,7 +311,7 @@ fn lower_and_describe(
         .iter()
         .map(|f| {
             let hex: String = f.expected.iter().map(|b| format!("{b:02x}")).collect();
-            format!("{}={},group={},expect={hex}", f.target, f.version, f.group)
+            format!("{}={},group={},sympos={},expect={hex}", f.target, f.version, f.group, f.sympos)
         })
         .collect();
     let desc = crate::runtime::describe(&m.update, &m.module, &spec)?;

@@ -139,6 +139,25 @@ fn a_syscall_is_replaced_at_the_stubs_the_build_emits() {
     assert!(!part1.contains("SYSCALL_DEFINE1(demolevel") && !part1.contains("SYSCALL_DEFINE0(demoreset)"), "{part1}");
 }
 
+#[test]
+fn a_static_target_that_several_files_define_is_placed_by_its_neighbours() {
+    // other.c and third.c each define a static `report`: kallsyms has two. The one among
+    // other.c's symbols is the second; the runtime is told so (sympos), and the manifest
+    // says it is a heuristic.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("upd");
+    let o = update("static-target.diff", &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let report = m["versions"].as_array().unwrap().iter().find(|v| v["target"] == "report").unwrap();
+    assert_eq!(report["sympos"], 2);
+    let other = m["versions"].as_array().unwrap().iter().find(|v| v["target"] == "other_report").unwrap();
+    assert!(other.get("sympos").is_none(), "a unique name needs no position: {other}");
+    assert!(m["notes"].to_string().contains("number 2 in kallsyms order"), "{}", m["notes"]);
+    assert!(m["notes"].to_string().contains("heuristic"));
+}
+
 fn refused(patch: &str, code: &str, what: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("upd");

@@ -97,6 +97,19 @@ make_descs() {
   m "$d/self.bin" self dwt_update dw_select=dwu_select_v2,method=jmp
   m "$d/bench.bin" bench dwt_update dwt_bench=dwt_bench_v2
   m "$d/benchraw.bin" benchraw dwt_update dwt_bench=dwt_bench_raw
+  # Description version 2: 20 functions (version 1 carries 16), each a static `*_show`
+  # that two files of the guest kernel define, told apart by sympos; a position past the
+  # last; and a version from the future, refused as a version-1 runtime refuses 2.
+  local args=() n
+  for n in active_show address_show align_show base_show branches_show brightness_show \
+    control_show defrag_show description_show devtype_show; do
+    args+=("$n=cmdline_proc_show_v2,sympos=1" "$n=cmdline_proc_show_v2,sympos=2")
+  done
+  m "$d/many.bin" many dwt_update "${args[@]}"
+  [[ $(od -An -tu2 -j4 -N2 "$d/many.bin" | tr -d ' ') == 2 ]] || die "many.bin is not a version-2 description"
+  m "$d/pastpos.bin" pastpos dwt_update align_show=cmdline_proc_show_v2,sympos=3
+  cp "$d/cmdline1.bin" "$d/future.bin"
+  printf '\003' | dd of="$d/future.bin" bs=1 seek=4 conv=notrunc status=none
 }
 
 make_initramfs() {

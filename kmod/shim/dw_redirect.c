@@ -63,7 +63,7 @@ bool dw_site_saved_bytes(unsigned long target, u8 *out)
 	return false;
 }
 
-int dw_shim_resolve(const u8 *module, size_t mlen, const u8 *target, size_t tlen,
+int dw_shim_resolve(const u8 *module, size_t mlen, const u8 *target, size_t tlen, u32 sympos,
 		    const u8 *version, size_t vlen, struct dw_resolved *out, char *why, size_t cap)
 {
 	static char mod[KSYM_NAME_LEN], tgt[KSYM_NAME_LEN], ver[KSYM_NAME_LEN];
@@ -74,9 +74,13 @@ int dw_shim_resolve(const u8 *module, size_t mlen, const u8 *target, size_t tlen
 	dw_copy_name(ver, version, vlen);
 	memset(out, 0, sizeof(*out));
 
-	addr = dw_ksyms.lookup_name(tgt);
+	/* sympos n: the n-th symbol of that name in kallsyms order (description v2). */
+	addr = sympos ? dw_ksym(tgt, sympos) : dw_ksyms.lookup_name(tgt);
 	if (!addr) {
-		scnprintf(why, cap, "unknown symbol %s", tgt);
+		if (sympos)
+			scnprintf(why, cap, "no symbol %s at position %u", tgt, sympos);
+		else
+			scnprintf(why, cap, "unknown symbol %s", tgt);
 		return -ENOENT;
 	}
 	if (!dw_ksyms.lookup_size_offset(addr, &size, &off) || off != 0) {

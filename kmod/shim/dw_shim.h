@@ -9,10 +9,10 @@
 #include <linux/types.h>
 #include <linux/module.h>
 
-#define DW_MAX_SLOTS 64		/* = table::MAX_SLOTS */
+#define DW_MAX_SLOTS 256	/* = table::MAX_SLOTS */
 #define DW_MAX_EXPECTED 16	/* = wire::MAX_EXPECTED */
 #define DW_REPLY_LEN 16384
-#define DW_MAX_INPUT 8192	/* = wire::MAX_DESC_LEN */
+#define DW_MAX_INPUT 32768	/* = wire::MAX_DESC_LEN */
 
 /* Must match table::Resolved (repr(C)). */
 struct dw_resolved {
@@ -49,6 +49,8 @@ struct dw_ksyms {
 			      void *arg);
 };
 extern struct dw_ksyms dw_ksyms;
+/* dw_main.c: the sympos-th vmlinux symbol of a name (0: the only one), exported. */
+unsigned long dw_ksym(const char *name, unsigned long sympos);
 
 /* dw_registry.c */
 int dw_registry_lookup(const char *module, const char *name, struct dw_resolved *out);

@@ -928,6 +928,7 @@ fn emit(
                     kind: kind.to_string(),
                     reason: reason.clone(),
                     function: n.clone(),
+                    sympos: 0,
                 });
             }
             continue;
@@ -962,6 +963,18 @@ fn emit(
             let _ = writeln!(s, "\treturn r__;");
         }
         s.push_str("}\n\n");
+        // A static target that several files define: the runtime finds this file's by
+        // its position among them (the lowering refuses a name it cannot place).
+        let sympos = match inp.kernel.locate(n, &cx.all_names) {
+            Located::Position { sympos, neighbours } => {
+                notes.push(format!(
+                    "{path}: `{n}` is one of several kernel functions of that name: this file's is number \
+                     {sympos} in kallsyms order, told by {neighbours} neighbouring symbol(s) of this file (a heuristic)"
+                ));
+                sympos
+            }
+            _ => 0,
+        };
         versions.push(VersionEntry {
             target: n.clone(),
             version: format!("dw_ver__{n}"),
@@ -970,6 +983,7 @@ fn emit(
             kind: kind.to_string(),
             reason: reason.clone(),
             function: String::new(),
+            sympos,
         });
     }
     let _ = writeln!(s, "/* ---- registration: called from the module's init ---- */");

@@ -77,6 +77,11 @@ impl KernelSymbols {
     }
 
     /// Whether vmlinux has a symbol of exactly this name (not `name.isra.0`).
+    /// How many symbols have this name.
+    pub fn count(&self, name: &str) -> usize {
+        self.by_name.get(name).map_or(0, |v| v.len())
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.by_name.contains_key(name)
     }

@@ -101,6 +101,14 @@ pub struct VersionEntry {
     /// it (a syscall's stub: `sys_newuname` for `__x64_sys_newuname`); else empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub function: String,
+    /// 0: the target is the only kernel symbol of its name; n: the n-th in kallsyms
+    /// order (several files define a static of that name; told by its neighbours).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sympos: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -437,6 +445,7 @@ fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>, overlays: &[(St
                 kind: "shadow-free".into(),
                 reason: format!("detaches the shadow fields of the freed {params}"),
                 function: String::new(),
+                sympos: 0,
             });
         }
         m.shadow = shadow_fields.clone();

@@ -14,8 +14,8 @@ use crate::{Manifest, Refusal};
 /// The 5-byte NOP ftrace leaves at an fentry site of a running kernel.
 pub const FENTRY_NOP: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
 
-/// Functions one description v1 can carry (the runtime's `MAX_FUNCS_PER_UPDATE`).
-pub const MAX_FUNCS: usize = 16;
+/// Functions and groups one description can carry (version 2, the runtime's limits).
+pub use dynwalk_kmod::wire::{MAX_FUNCS, MAX_GROUPS};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoweredFn {
@@ -23,6 +23,8 @@ pub struct LoweredFn {
     pub version: String,
     /// 0 for a version switched alone, 1.. for the plan's groups.
     pub group: u8,
+    /// 0: the only kernel symbol of its name; n: the n-th in kallsyms order.
+    pub sympos: u32,
     pub expected: Vec<u8>,
     /// The version's size in the module.
     pub size: u64,
@@ -76,14 +78,26 @@ pub fn lower(
     if m.versions.len() > MAX_FUNCS {
         bad.push(refusal(
             "DW3018",
-            format!("{} functions to replace; a description (v1) carries at most {MAX_FUNCS}", m.versions.len()),
-            "split the patch, or wait for description v2",
+            format!("{} functions to replace; a description carries at most {MAX_FUNCS}", m.versions.len()),
+            "split the patch into updates that switch in turn",
+        ));
+    }
+    // Group 0 holds the versions that switch alone; each of the plan's groups its own.
+    if m.groups.len() >= MAX_GROUPS as usize {
+        bad.push(refusal(
+            "DW3018",
+            format!(
+                "{} groups that must switch as one; a description carries at most {}",
+                m.groups.len(),
+                MAX_GROUPS - 1
+            ),
+            "split the patch along its groups",
         ));
     }
     let mut group_of: BTreeMap<usize, u8> = BTreeMap::new();
     for (g, members) in m.groups.iter().enumerate() {
         for &i in members {
-            group_of.insert(i, (g + 1).min(7) as u8);
+            group_of.insert(i, (g + 1).min(MAX_GROUPS as usize - 1) as u8);
         }
     }
     let mut out = Vec::new();
@@ -104,10 +118,29 @@ pub fn lower(
                     target: v.target.clone(),
                     version: v.version.clone(),
                     group: group_of.get(&i).copied().unwrap_or(0),
+                    sympos: v.sympos,
                     expected: FENTRY_NOP.to_vec(),
                     size: *size,
                 });
             }
+        }
+        let several = matches!(kernel.locate(&v.target, &BTreeSet::new()), Located::Ambiguous { .. });
+        if v.sympos > 0 {
+            // Placed by generate among several of that name: it must still be there.
+            let count = kernel.count(&v.target);
+            if !several || v.sympos as usize > count || !kernel.is_text(&v.target) {
+                bad.push(Refusal {
+                    code: "DW3006",
+                    file: v.file.clone(),
+                    line: v.line,
+                    message: format!(
+                        "`{}` at kallsyms position {}: the running kernel has {count} code symbol(s) of that name",
+                        v.target, v.sympos
+                    ),
+                    help: "the manifest was made for another kernel's symbols: run `dynwalk update` again".into(),
+                });
+            }
+            continue;
         }
         match kernel.locate(&v.target, &BTreeSet::new()) {
             Located::Unique if kernel.is_text(&v.target) => {}
@@ -131,8 +164,8 @@ pub fn lower(
                 file: v.file.clone(),
                 line: v.line,
                 message: format!(
-                    "several kernel functions are named `{}`; the runtime resolves targets by name",
-                    v.target
+                    "several kernel functions are named `{}` and the symbols around them do not tell which is {}'s",
+                    v.target, v.file
                 ),
                 help: "the walker never guesses which one is meant".into(),
             }),
@@ -144,5 +177,86 @@ pub fn lower(
         bad.sort_by(|a, b| (a.code, &a.message).cmp(&(b.code, &b.message)));
         bad.dedup();
         Err(bad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::VersionEntry;
+
+    const KALLSYMS: &str = "\
+ffffffff81000000 T _stext
+ffffffff81001000 t report
+ffffffff81001100 t third_work
+ffffffff81002000 t report
+ffffffff81002100 T other_entry
+";
+
+    fn manifest(versions: Vec<VersionEntry>, groups: Vec<Vec<usize>>) -> Manifest {
+        Manifest {
+            manifest_version: crate::MANIFEST_VERSION,
+            update: "u".into(),
+            module: "dwu_u".into(),
+            tree: String::new(),
+            sources: Vec::new(),
+            versions,
+            ksyms: Vec::new(),
+            copies: Vec::new(),
+            shadow: Vec::new(),
+            overlays: Vec::new(),
+            groups,
+            notes: Vec::new(),
+        }
+    }
+
+    fn entry(target: &str, sympos: u32) -> VersionEntry {
+        VersionEntry {
+            target: target.into(),
+            // A whole code symbol of the test executable stands for the module's version.
+            version: "main".into(),
+            file: "x.c".into(),
+            line: 1,
+            kind: "redirect".into(),
+            reason: String::new(),
+            function: String::new(),
+            sympos,
+        }
+    }
+
+    fn run(m: &Manifest) -> Result<Vec<LoweredFn>, Vec<Refusal>> {
+        let ko = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let k = KernelSymbols::parse(KALLSYMS, "").unwrap();
+        // The executable's own imports (libc) stand for what the loader links.
+        let linkable = crate::build::undefined_symbols(&ko).unwrap();
+        lower(&ko, m, &k, &linkable)
+    }
+
+    fn codes(r: Result<Vec<LoweredFn>, Vec<Refusal>>) -> Vec<&'static str> {
+        r.err().unwrap_or_default().iter().map(|r| r.code).collect()
+    }
+
+    #[test]
+    fn a_placed_static_target_carries_its_position() {
+        let f = run(&manifest(vec![entry("other_entry", 0), entry("report", 2)], vec![])).unwrap();
+        assert_eq!((f[1].target.as_str(), f[1].sympos), ("report", 2));
+        assert_eq!(f[0].sympos, 0);
+        // Unplaced, or placed past the symbols the kernel has: refused, never guessed.
+        assert_eq!(codes(run(&manifest(vec![entry("report", 0)], vec![]))), ["DW3005"]);
+        assert_eq!(codes(run(&manifest(vec![entry("report", 4)], vec![]))), ["DW3006"]);
+        assert_eq!(codes(run(&manifest(vec![entry("other_entry", 1)], vec![]))), ["DW3006"]);
+    }
+
+    #[test]
+    fn a_description_carries_a_whole_security_patch() {
+        // 50 redirections in 12 groups (Debian's series has plans this size).
+        let many: Vec<VersionEntry> = (0..50).map(|_| entry("other_entry", 0)).collect();
+        let groups: Vec<Vec<usize>> = (0..12).map(|g| vec![2 * g, 2 * g + 1]).collect();
+        let f = run(&manifest(many, groups)).unwrap();
+        assert_eq!(f.len(), 50);
+        assert_eq!(f[23].group, 12, "each plan group keeps its own group");
+        assert_eq!(f[24].group, 0);
+        let too_many: Vec<VersionEntry> = (0..MAX_FUNCS + 1).map(|_| entry("other_entry", 0)).collect();
+        assert_eq!(codes(run(&manifest(too_many, vec![]))), ["DW3018"]);
     }
 }

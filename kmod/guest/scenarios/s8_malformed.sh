@@ -25,9 +25,17 @@ cmd_refused "function is not redirected" policy cmdline_proc_show newest
 printf '\001\002garbage' > /dev/dynwalk 2>/dev/null && fail "binary garbage accepted"
 dmesg | grep -q "dynwalk: refused: command is not printable ASCII" &&
   ok "binary garbage refused" || fail "binary garbage: no refusal logged"
-dd if=/dev/zero of=/dev/dynwalk bs=9000 count=1 2>/dev/null && fail "oversized write accepted"
-dmesg | grep -q "dynwalk: refused: input of 9000 bytes" && ok "oversized write refused" ||
+dd if=/dev/zero of=/dev/dynwalk bs=40000 count=1 2>/dev/null && fail "oversized write accepted"
+dmesg | grep -q "dynwalk: refused: input of 40000 bytes" && ok "oversized write refused" ||
   fail "oversized write: no refusal logged"
+refused future "unsupported description version 3 (runtime speaks 1..=2)"
+refused pastpos "no symbol align_show at position 3"
+# Description version 2: 20 functions, two statics of each name by their position.
+must_load many
+ctl status
+expect_eq "$(echo "$R" | grep -c '^  fn [a-z_]*_show,[12] -> cmdline_proc_show_v2 ')" 20 \
+  "a version-2 description of 20 functions loaded, each static placed by its sympos"
+must unload many
 
 # Root only: mode 0600, and open() itself checks CAP_SYS_ADMIN.
 su -s /bin/sh nobody -c 'echo status > /dev/dynwalk' 2>/dev/null &&

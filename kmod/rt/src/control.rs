@@ -16,9 +16,18 @@ use core::fmt::Write;
 /// Kernel actions.  Each returns 0 or a negative errno and, on error, writes the
 /// reason into `why`.
 pub trait Shim {
-    /// Resolve the target symbol, look up the registered version in `module`, read
-    /// the bytes at the target and tell whether ftrace manages it.
-    fn resolve(&self, module: &[u8], target: &[u8], version: &[u8], out: &mut Resolved, why: &mut Buf<'_>) -> i32;
+    /// Resolve the target symbol (`sympos` 0: the only one of its name; n: the n-th in
+    /// kallsyms order), look up the registered version in `module`, read the bytes at
+    /// the target and tell whether ftrace manages it.
+    fn resolve(
+        &self,
+        module: &[u8],
+        target: &[u8],
+        sympos: u32,
+        version: &[u8],
+        out: &mut Resolved,
+        why: &mut Buf<'_>,
+    ) -> i32;
     /// Register the ftrace redirection for `slot` (no-op if armed).
     fn arm(&self, slot: u32, target: u64, why: &mut Buf<'_>) -> i32;
     /// Unregister it (no-op if not armed).
@@ -126,7 +135,8 @@ fn bind_all<S: Shim>(rt: &Runtime, shim: &S, u: usize, op: &str, reply: &mut Buf
         let mut r = Resolved::default();
         let mut store = [0u8; WHY_LEN];
         let mut why = Buf::new(&mut store);
-        let rc = shim.resolve(m.module.as_bytes(), f.target.as_bytes(), f.version.as_bytes(), &mut r, &mut why);
+        let rc =
+            shim.resolve(m.module.as_bytes(), f.target.as_bytes(), f.sympos, f.version.as_bytes(), &mut r, &mut why);
         if rc != 0 {
             return Err(fail_why(reply, op, m.name.as_bytes(), &why, rc));
         }

@@ -13,6 +13,7 @@ extern "C" {
         mlen: usize,
         target: *const u8,
         tlen: usize,
+        sympos: u32,
         version: *const u8,
         vlen: usize,
         out: *mut Resolved,
@@ -51,10 +52,10 @@ fn with_why(why: &mut Buf<'_>, f: impl FnOnce(*mut u8, usize) -> i32) -> i32 {
 struct Kernel;
 
 impl Shim for Kernel {
-    fn resolve(&self, m: &[u8], t: &[u8], v: &[u8], out: &mut Resolved, why: &mut Buf<'_>) -> i32 {
+    fn resolve(&self, m: &[u8], t: &[u8], sympos: u32, v: &[u8], out: &mut Resolved, why: &mut Buf<'_>) -> i32 {
         // SAFETY: pointers and lengths describe live slices; `out` is valid.
         with_why(why, |w, c| unsafe {
-            dw_shim_resolve(m.as_ptr(), m.len(), t.as_ptr(), t.len(), v.as_ptr(), v.len(), out, w, c)
+            dw_shim_resolve(m.as_ptr(), m.len(), t.as_ptr(), t.len(), sympos, v.as_ptr(), v.len(), out, w, c)
         })
     }
     fn arm(&self, slot: u32, target: u64, why: &mut Buf<'_>) -> i32 {

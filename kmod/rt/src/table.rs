@@ -19,8 +19,8 @@ use crate::wire::{self, DescError, Method, PolicyKind, MAX_EXPECTED, MAX_FUNCS, 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 
-pub const MAX_UPDATES: usize = 32;
-pub const MAX_SLOTS: usize = 64;
+pub const MAX_UPDATES: usize = 16;
+pub const MAX_SLOTS: usize = 256;
 pub const MAX_VERSIONS: usize = 8;
 const _: () = assert!(MAX_VERSIONS <= 32, "Slot::used is a u32 bit set");
 const EMPTY: u32 = u32::MAX;
@@ -90,6 +90,8 @@ pub struct FuncMeta {
     pub method: Method,
     pub policy: PolicyKind,
     pub param: u32,
+    /// 0: the target is the only symbol of its name; n: the n-th in kallsyms order.
+    pub sympos: u32,
     pub expected: [u8; MAX_EXPECTED],
     pub expected_len: u8,
     pub bound: Option<Resolved>,
@@ -104,6 +106,7 @@ impl FuncMeta {
         method: Method::Ftrace,
         policy: PolicyKind::Newest,
         param: 0,
+        sympos: 0,
         expected: [0; MAX_EXPECTED],
         expected_len: 0,
         bound: None,
@@ -384,6 +387,7 @@ impl Runtime {
             fm.method = f.method;
             fm.policy = f.policy;
             fm.param = f.param;
+            fm.sympos = f.sympos;
             fm.expected[..f.expected.len()].copy_from_slice(f.expected);
             fm.expected_len = f.expected.len() as u8;
         }
@@ -662,6 +666,9 @@ impl Runtime {
             for f in &m.funcs[..m.nfuncs] {
                 out.push_bytes(b"  fn ");
                 out.push_name(f.target.as_bytes());
+                if f.sympos != 0 {
+                    let _ = write!(out, ",{}", f.sympos);
+                }
                 out.push_bytes(b" -> ");
                 out.push_name(f.version.as_bytes());
                 let method = if f.method == Method::Jmp { "jmp" } else { "ftrace" };

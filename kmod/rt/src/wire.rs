@@ -1,40 +1,68 @@
-//! Binary encoding of an update description, version 1 (docs/runtime-control.md).
+//! Binary encoding of an update description, versions 1 and 2 (docs/runtime-control.md).
 //!
 //! All integers are little-endian.  Layout:
 //!
 //! ```text
 //! header (16 bytes)
 //!   0  magic        b"DWUP"
-//!   4  u16 version  = 1
+//!   4  u16 version  1 or 2
 //!   6  u16 hdr_len  = 16
 //!   8  u32 total    = length of the whole description
-//!  12  u16 nfuncs   1..=MAX_FUNCS
+//!  12  u16 nfuncs   1..=16 (v1), 1..=MAX_FUNCS (v2)
 //!  14  u16 flags    = 0 (reserved)
 //! name    u8 len + bytes   update name
 //! module  u8 len + bytes   module that holds the versions
 //! nfuncs records:
 //!   u8 len + bytes  target symbol (function to update)
 //!   u8 len + bytes  version symbol (registered by the update module)
-//!   u8 group        0..MAX_GROUPS
+//!   u8 group        0..8 (v1), 0..MAX_GROUPS (v2)
 //!   u8 method       0 = ftrace, 1 = jmp (text_poke)
 //!   u8 policy       0 newest, 1 task, 2 cpu, 3 predicate
 //!   u8 reserved     = 0
 //!   u32 param       pid for `task`, cpu for `cpu`, 0 otherwise
+//!   u32 sympos      (v2 only) 0: the target is the only kernel symbol of its name;
+//!                   n: the n-th of that name in kallsyms order (livepatch's sympos)
 //!   u8 len + bytes  expected bytes at the target entry, MIN_EXPECTED..=MAX_EXPECTED
 //! ```
+//!
+//! Version 2 carries whole security patches (Debian's series has plans with 50
+//! redirections) and static targets that several files define.  The encoder writes
+//! the oldest version that carries its input, so a runtime that reads only version 1
+//! still takes every update it can run, and refuses the others with "unsupported
+//! description version 2".
 //!
 //! Decoding validates everything and never panics; the encoder reuses the decoder
 //! on its own output so that it cannot produce something the runtime refuses.
 
 pub const MAGIC: [u8; 4] = *b"DWUP";
-pub const VERSION: u16 = 1;
+/// The newest version this runtime reads (it reads every older one).
+pub const VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 16;
-pub const MAX_FUNCS: usize = 16;
-pub const MAX_GROUPS: u8 = 8;
+pub const MAX_FUNCS: usize = 128;
+pub const MAX_GROUPS: u8 = 32;
+/// Version 1's limits.
+pub const V1_MAX_FUNCS: usize = 16;
+pub const V1_MAX_GROUPS: u8 = 8;
 pub const MAX_NAME: usize = 63;
 pub const MIN_EXPECTED: usize = 5;
 pub const MAX_EXPECTED: usize = 16;
-pub const MAX_DESC_LEN: usize = 8192;
+pub const MAX_DESC_LEN: usize = 32768;
+
+const fn max_funcs(version: u16) -> usize {
+    if version == 1 {
+        V1_MAX_FUNCS
+    } else {
+        MAX_FUNCS
+    }
+}
+
+const fn max_groups(version: u16) -> u8 {
+    if version == 1 {
+        V1_MAX_GROUPS
+    } else {
+        MAX_GROUPS
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -71,6 +99,9 @@ pub struct Func<'a> {
     pub method: Method,
     pub policy: PolicyKind,
     pub param: u32,
+    /// 0: the target is the only kernel symbol of its name; n: the n-th of that name
+    /// in kallsyms order (version 2).
+    pub sympos: u32,
     pub expected: &'a [u8],
 }
 
@@ -79,6 +110,8 @@ pub struct Func<'a> {
 pub struct Desc<'a> {
     pub name: &'a [u8],
     pub module: &'a [u8],
+    /// The format version it was written in.
+    pub version: u16,
     nfuncs: usize,
     funcs_at: usize,
     buf: &'a [u8],
@@ -93,10 +126,10 @@ pub enum DescError {
     BadHeaderLen(u16),
     LengthMismatch { header: u32, actual: usize },
     TooLong(usize),
-    BadFuncCount(u16),
+    BadFuncCount { version: u16, count: u16 },
     ReservedNonZero { offset: usize },
     BadName { offset: usize },
-    BadGroup { func: usize, group: u8 },
+    BadGroup { func: usize, group: u8, max: u8 },
     BadMethod { func: usize, method: u8 },
     BadPolicy { func: usize, policy: u8 },
     BadExpectedLen { func: usize, len: usize },
@@ -124,26 +157,26 @@ impl core::fmt::Display for DescError {
                 write!(f, "truncated description: {need} more byte(s) needed at offset {offset}")
             }
             BadMagic => write!(f, "bad magic (not an update description)"),
-            BadVersion(v) => write!(f, "unsupported description version {v} (runtime speaks {VERSION})"),
+            BadVersion(v) => write!(f, "unsupported description version {v} (runtime speaks 1..={VERSION})"),
             BadHeaderLen(l) => write!(f, "bad header length {l} (expected {HEADER_LEN})"),
             LengthMismatch { header, actual } => {
                 write!(f, "length mismatch: header says {header} bytes, got {actual}")
             }
             TooLong(l) => write!(f, "description too long: {l} bytes (max {MAX_DESC_LEN})"),
-            BadFuncCount(n) => write!(f, "bad function count {n} (1..={MAX_FUNCS})"),
+            BadFuncCount { version, count } => {
+                write!(f, "bad function count {count} (1..={} in version {version})", max_funcs(version))
+            }
             ReservedNonZero { offset } => {
                 write!(f, "reserved field at offset {offset} is not zero")
             }
             BadName { offset } => write!(f, "bad name at offset {offset}: 1..={MAX_NAME} bytes of [A-Za-z0-9_.:-]"),
-            BadGroup { func, group } => {
-                write!(f, "function {func}: group {group} out of range (0..{MAX_GROUPS})")
-            }
+            BadGroup { func, group, max } => write!(f, "function {func}: group {group} out of range (0..{max})"),
             BadMethod { func, method } => write!(f, "function {func}: unknown method {method}"),
             BadPolicy { func, policy } => write!(f, "function {func}: unknown policy {policy}"),
             BadExpectedLen { func, len } => {
                 write!(f, "function {func}: {len} expected bytes ({MIN_EXPECTED}..={MAX_EXPECTED} required)")
             }
-            DuplicateTarget { func } => write!(f, "function {func}: target listed twice"),
+            DuplicateTarget { func } => write!(f, "function {func}: target (name and sympos) listed twice"),
             JmpSharesGroup { func } => {
                 write!(f, "function {func}: a jmp site must be alone in its group")
             }
@@ -199,19 +232,20 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn read_func<'a>(r: &mut Reader<'a>, i: usize) -> Result<Func<'a>, DescError> {
+fn read_func<'a>(r: &mut Reader<'a>, i: usize, version: u16) -> Result<Func<'a>, DescError> {
     let target = r.name()?;
-    let version = r.name()?;
+    let vname = r.name()?;
     let group = r.u8()?;
     let method = r.u8()?;
     let policy = r.u8()?;
     let reserved_at = r.pos;
     let reserved = r.u8()?;
     let param = r.u32()?;
+    let sympos = if version >= 2 { r.u32()? } else { 0 };
     let elen = r.u8()? as usize;
     let expected = r.take(elen)?;
-    if group >= MAX_GROUPS {
-        return Err(DescError::BadGroup { func: i, group });
+    if group >= max_groups(version) {
+        return Err(DescError::BadGroup { func: i, group, max: max_groups(version) });
     }
     let method = match method {
         0 => Method::Ftrace,
@@ -225,7 +259,7 @@ fn read_func<'a>(r: &mut Reader<'a>, i: usize) -> Result<Func<'a>, DescError> {
     if !(MIN_EXPECTED..=MAX_EXPECTED).contains(&elen) {
         return Err(DescError::BadExpectedLen { func: i, len: elen });
     }
-    Ok(Func { target, version, group, method, policy, param, expected })
+    Ok(Func { target, version: vname, group, method, policy, param, sympos, expected })
 }
 
 /// Decode and validate a description.
@@ -238,7 +272,7 @@ pub fn decode(buf: &[u8]) -> Result<Desc<'_>, DescError> {
         return Err(DescError::BadMagic);
     }
     let version = r.u16()?;
-    if version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err(DescError::BadVersion(version));
     }
     let hdr = r.u16()?;
@@ -253,8 +287,8 @@ pub fn decode(buf: &[u8]) -> Result<Desc<'_>, DescError> {
         return Err(DescError::LengthMismatch { header: total, actual: buf.len() });
     }
     let nfuncs = r.u16()?;
-    if nfuncs == 0 || nfuncs as usize > MAX_FUNCS {
-        return Err(DescError::BadFuncCount(nfuncs));
+    if nfuncs == 0 || nfuncs as usize > max_funcs(version) {
+        return Err(DescError::BadFuncCount { version, count: nfuncs });
     }
     let flags_at = r.pos;
     if r.u16()? != 0 {
@@ -263,23 +297,24 @@ pub fn decode(buf: &[u8]) -> Result<Desc<'_>, DescError> {
     let name = r.name()?;
     let module = r.name()?;
     let funcs_at = r.pos;
-    let mut seen: [(&[u8], u8, Method); MAX_FUNCS] = [(&[], 0, Method::Ftrace); MAX_FUNCS];
+    // Each record against the earlier ones, read again (no table on the kernel stack).
     for i in 0..nfuncs as usize {
-        let f = read_func(&mut r, i)?;
-        for &(t, g, m) in &seen[..i] {
-            if t == f.target {
+        let f = read_func(&mut r, i, version)?;
+        let mut earlier = Reader { buf, pos: funcs_at };
+        for j in 0..i {
+            let e = read_func(&mut earlier, j, version)?;
+            if e.target == f.target && e.sympos == f.sympos {
                 return Err(DescError::DuplicateTarget { func: i });
             }
-            if g == f.group && (m == Method::Jmp || f.method == Method::Jmp) {
+            if e.group == f.group && (e.method == Method::Jmp || f.method == Method::Jmp) {
                 return Err(DescError::JmpSharesGroup { func: i });
             }
         }
-        seen[i] = (f.target, f.group, f.method);
     }
     if r.pos != buf.len() {
         return Err(DescError::TrailingBytes { offset: r.pos });
     }
-    Ok(Desc { name, module, nfuncs: nfuncs as usize, funcs_at, buf })
+    Ok(Desc { name, module, version, nfuncs: nfuncs as usize, funcs_at, buf })
 }
 
 impl<'a> Desc<'a> {
@@ -292,7 +327,8 @@ impl<'a> Desc<'a> {
     /// The functions, in description order.  Already validated by `decode`.
     pub fn funcs(&self) -> impl Iterator<Item = Func<'a>> + 'a {
         let mut r = Reader { buf: self.buf, pos: self.funcs_at };
-        (0..self.nfuncs).map_while(move |i| read_func(&mut r, i).ok())
+        let v = self.version;
+        (0..self.nfuncs).map_while(move |i| read_func(&mut r, i, v).ok())
     }
 }
 
@@ -304,15 +340,28 @@ pub struct Spec<'a> {
     pub funcs: &'a [Func<'a>],
 }
 
-/// Encode `spec` into `out`; returns the number of bytes written.  The result is
-/// decoded again, so any error the runtime would report is reported here.
+/// The oldest version that carries `spec`: 1 unless it has more than 16 functions, a
+/// group past 7, or a target told apart by its position in kallsyms.
+pub fn version_for(spec: &Spec<'_>) -> u16 {
+    let v1 = spec.funcs.len() <= V1_MAX_FUNCS && spec.funcs.iter().all(|f| f.group < V1_MAX_GROUPS && f.sympos == 0);
+    if v1 {
+        1
+    } else {
+        2
+    }
+}
+
+/// Encode `spec` into `out` in the oldest version that carries it; returns the number
+/// of bytes written.  The result is decoded again, so any error the runtime would
+/// report is reported here.
 pub fn encode(spec: &Spec<'_>, out: &mut [u8]) -> Result<usize, DescError> {
+    let version = version_for(spec);
     let mut w = Writer { out, pos: 0 };
     w.put(&MAGIC)?;
-    w.put(&VERSION.to_le_bytes())?;
+    w.put(&version.to_le_bytes())?;
     w.put(&(HEADER_LEN as u16).to_le_bytes())?;
     w.put(&[0; 4])?; // total, patched below
-    let n = u16::try_from(spec.funcs.len()).map_err(|_| DescError::BadFuncCount(u16::MAX))?;
+    let n = u16::try_from(spec.funcs.len()).map_err(|_| DescError::BadFuncCount { version, count: u16::MAX })?;
     w.put(&n.to_le_bytes())?;
     w.put(&[0, 0])?;
     w.name(spec.name)?;
@@ -322,6 +371,9 @@ pub fn encode(spec: &Spec<'_>, out: &mut [u8]) -> Result<usize, DescError> {
         w.name(f.version)?;
         w.put(&[f.group, f.method as u8, f.policy as u8, 0])?;
         w.put(&f.param.to_le_bytes())?;
+        if version >= 2 {
+            w.put(&f.sympos.to_le_bytes())?;
+        }
         w.name(f.expected)?;
     }
     let total = w.pos;
@@ -367,6 +419,7 @@ mod tests {
             method,
             policy: PolicyKind::Newest,
             param: 0,
+            sympos: 0,
             expected: NOP5,
         }
     }
@@ -415,8 +468,11 @@ mod tests {
         b[0] = b'X';
         assert_eq!(decode(&b).unwrap_err(), DescError::BadMagic);
         let mut b = good.clone();
-        b[4] = 2;
-        assert_eq!(decode(&b).unwrap_err(), DescError::BadVersion(2));
+        b[4] = 3;
+        assert_eq!(decode(&b).unwrap_err(), DescError::BadVersion(3));
+        let mut b = good.clone();
+        b[4] = 0;
+        assert_eq!(decode(&b).unwrap_err(), DescError::BadVersion(0));
         let mut b = good.clone();
         b[14] = 1;
         assert_eq!(decode(&b).unwrap_err(), DescError::ReservedNonZero { offset: 14 });
@@ -434,9 +490,9 @@ mod tests {
         let jmp = [func("a", 0, Method::Ftrace), func("b", 0, Method::Jmp)];
         let spec = Spec { name: b"u", module: b"m", funcs: &jmp };
         assert_eq!(encode(&spec, &mut out).unwrap_err(), DescError::JmpSharesGroup { func: 1 });
-        let mut g = func("a", 9, Method::Ftrace);
+        let mut g = func("a", 40, Method::Ftrace);
         let spec = Spec { name: b"u", module: b"m", funcs: core::slice::from_ref(&g) };
-        assert_eq!(encode(&spec, &mut out).unwrap_err(), DescError::BadGroup { func: 0, group: 9 });
+        assert_eq!(encode(&spec, &mut out).unwrap_err(), DescError::BadGroup { func: 0, group: 40, max: 32 });
         g.group = 0;
         g.expected = &[0x90];
         let spec = Spec { name: b"u", module: b"m", funcs: core::slice::from_ref(&g) };
@@ -444,6 +500,97 @@ mod tests {
         let bad = func("a b", 0, Method::Ftrace);
         let spec = Spec { name: b"u", module: b"m", funcs: core::slice::from_ref(&bad) };
         assert!(matches!(encode(&spec, &mut out).unwrap_err(), DescError::BadName { .. }));
+    }
+
+    /// `n` functions named `f0`, `f1`... in groups `i % groups`.
+    fn many(n: usize, groups: u8) -> Vec<Func<'static>> {
+        let names: &'static [String] =
+            Box::leak((0..n).map(|i| format!("f{i}")).collect::<Vec<_>>().into_boxed_slice());
+        names.iter().enumerate().map(|(i, t)| func(t, (i % groups as usize) as u8, Method::Ftrace)).collect()
+    }
+
+    #[test]
+    fn the_oldest_version_that_carries_the_update_is_written() {
+        // Small updates stay version 1: a runtime that reads only 1 still takes them.
+        let small = enc(&many(16, 8));
+        assert_eq!(u16::from_le_bytes([small[4], small[5]]), 1);
+        // 17 functions, a group past 7, or a sympos need version 2.
+        for fs in [many(17, 1), many(9, 9)] {
+            let b = enc(&fs);
+            assert_eq!(u16::from_le_bytes([b[4], b[5]]), 2);
+            let d = decode(&b).unwrap();
+            assert_eq!(d.version, 2);
+            assert_eq!(d.funcs().collect::<Vec<_>>(), fs);
+        }
+        let mut f = func("counter_show", 0, Method::Ftrace);
+        f.sympos = 2;
+        let b = enc(&[f]);
+        assert_eq!(u16::from_le_bytes([b[4], b[5]]), 2);
+        assert_eq!(decode(&b).unwrap().funcs().next().unwrap().sympos, 2);
+    }
+
+    #[test]
+    fn version_2_carries_a_whole_security_patch_and_no_more() {
+        let fs = many(MAX_FUNCS, MAX_GROUPS);
+        let b = enc(&fs);
+        assert_eq!(decode(&b).unwrap().len(), MAX_FUNCS);
+        let mut out = vec![0; MAX_DESC_LEN];
+        let over = many(MAX_FUNCS + 1, 1);
+        let spec = Spec { name: b"u", module: b"m", funcs: &over };
+        assert_eq!(
+            encode(&spec, &mut out).unwrap_err(),
+            DescError::BadFuncCount { version: 2, count: MAX_FUNCS as u16 + 1 }
+        );
+        // A version-1 header may not claim what only version 2 carries.
+        let mut b = enc(&many(17, 1));
+        b[4] = 1;
+        assert_eq!(decode(&b).unwrap_err(), DescError::BadFuncCount { version: 1, count: 17 });
+        let mut b = enc(&many(9, 9));
+        b[4] = 1;
+        assert!(decode(&b).is_err(), "a v2 record read as v1 must not decode");
+    }
+
+    #[test]
+    fn one_name_at_two_positions_is_two_targets() {
+        let mut a = func("counter_show", 0, Method::Ftrace);
+        a.sympos = 1;
+        let mut b = a;
+        b.sympos = 2;
+        assert_eq!(decode(&enc(&[a, b])).unwrap().len(), 2);
+        let mut out = vec![0; 1024];
+        let spec = Spec { name: b"u", module: b"m", funcs: &[a, a] };
+        assert_eq!(encode(&spec, &mut out).unwrap_err(), DescError::DuplicateTarget { func: 1 });
+    }
+
+    #[test]
+    fn decoder_never_panics_on_mutations_of_version_2() {
+        let mut fs = many(20, 12);
+        fs[3].sympos = 7;
+        fs[5].method = Method::Jmp;
+        fs[5].group = 31;
+        let good = enc(&fs);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let (mut ok, mut err) = (0, 0);
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut b = good.clone();
+            for k in 0..1 + (seed >> 60) as usize % 3 {
+                let at = ((seed >> (8 * k)) as usize) % b.len();
+                b[at] = (seed >> (32 + k)) as u8;
+            }
+            let cut = ((seed >> 40) as usize) % (b.len() + 1);
+            let _ = decode(&b[..cut]);
+            match decode(&b) {
+                Ok(d) => {
+                    ok += 1;
+                    assert!(d.funcs().count() == d.len(), "a decoded description reads back whole");
+                }
+                Err(_) => err += 1,
+            }
+        }
+        assert!(ok > 0 && err > 0, "the mutations must reach both outcomes ({ok} decoded, {err} refused)");
     }
 
     #[test]

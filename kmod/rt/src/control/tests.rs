@@ -30,7 +30,15 @@ fn addr(name: &[u8]) -> Option<(u64, bool)> {
 }
 
 impl Shim for Fake {
-    fn resolve(&self, _m: &[u8], target: &[u8], version: &[u8], out: &mut Resolved, why: &mut Buf<'_>) -> i32 {
+    fn resolve(
+        &self,
+        _m: &[u8],
+        target: &[u8],
+        _sympos: u32,
+        version: &[u8],
+        out: &mut Resolved,
+        why: &mut Buf<'_>,
+    ) -> i32 {
         let Some((t, ft)) = addr(target) else {
             why.push_bytes(b"unknown symbol");
             return -2;
@@ -97,6 +105,7 @@ fn desc(name: &str, target: &'static str, version: &'static str, method: Method,
         method,
         policy: PolicyKind::Newest,
         param: 0,
+        sympos: 0,
         expected,
     };
     let mut out = vec![0; 1024];
@@ -183,6 +192,7 @@ fn group_is_all_or_none_when_arming_fails() {
         method: Method::Ftrace,
         policy: PolicyKind::Newest,
         param: 0,
+        sympos: 0,
         expected: &NOP5,
     };
     let funcs = [f("dwt_value", "value_v2"), f("dwt_bench", "bench_v2")];

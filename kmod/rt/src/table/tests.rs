@@ -22,6 +22,7 @@ fn func(target: &'static str, group: u8) -> Func<'static> {
         method: Method::Ftrace,
         policy: PolicyKind::Newest,
         param: 0,
+        sympos: 0,
         expected: NOP5,
     }
 }
@@ -201,4 +202,11 @@ fn slots_and_versions_are_bounded() {
     let u = rt.load(&desc("over", &[func("f", 0)])).unwrap();
     rt.bind(u, 0, &resolved(T1, 0x3000_0000, &c)).unwrap();
     assert_eq!(rt.apply_prepare(u), Err(RtError::TooManyVersions(0)));
+}
+
+#[test]
+fn the_tables_fit_a_module() {
+    // The runtime's tables are static (.bss of dynwalk.ko); keep them well under a MiB.
+    let size = core::mem::size_of::<Runtime>();
+    assert!(size < 768 * 1024, "Runtime is {size} bytes");
 }

@@ -9,3 +9,11 @@ int other_entry(void)
 {
 	return other_work();
 }
+static int report(void)
+{
+	return 1;
+}
+int other_report(void)
+{
+	return report() + 1;
+}
