@@ -81,6 +81,11 @@ struct TargetArgs {
     /// The runtime's Module.symvers (its API's symbol versions).
     #[arg(long)]
     runtime_symvers: Option<PathBuf>,
+    /// The target kernel's image as an ELF `vmlinux` (Debian's debug package, or
+    /// `scripts/extract-vmlinux vmlinuz`): needed to patch a `notrace` function's entry
+    /// with a jump.
+    #[arg(long)]
+    vmlinux: Option<PathBuf>,
 }
 
 /// A tree and a patch to plan: shared by `plan` and `verify`.
@@ -416,7 +421,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Cmd::Update { p, out, name, target, generate_only, o } => {
             let plan = p.plan_args(&o, false);
-            let TargetArgs { kdir, kallsyms, runtime_symvers } = target;
+            let TargetArgs { kdir, kallsyms, runtime_symvers, vmlinux } = target;
             let d = update_cmd::run(&update_cmd::UpdateArgs {
                 plan,
                 out,
@@ -424,6 +429,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 kdir,
                 kallsyms,
                 runtime_symvers,
+                vmlinux,
                 generate_only,
             })?;
             let m = &d.manifest;
@@ -449,9 +455,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Cmd::Build { dir, target: TargetArgs { kdir, kallsyms, runtime_symvers } } => {
-            let (m, n) =
-                update_cmd::build_dir(&update_cmd::BuildArgs { dir: dir.clone(), kdir, kallsyms, runtime_symvers })?;
+        Cmd::Build { dir, target: TargetArgs { kdir, kallsyms, runtime_symvers, vmlinux } } => {
+            let (m, n) = update_cmd::build_dir(&update_cmd::BuildArgs {
+                dir: dir.clone(),
+                kdir,
+                kallsyms,
+                runtime_symvers,
+                vmlinux,
+            })?;
             println!("built update `{}` in {}: {n} function(s)", m.update, dir.display());
             println!("load it: dynwalk load {}; then dynwalk apply {}", dir.display(), m.update);
             Ok(())

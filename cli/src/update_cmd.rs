@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use dynwalk_analyzer::Config;
 use dynwalk_verify::configured::Linked;
 use dynwalk_walker::build::{self, BuildOptions};
+use dynwalk_walker::image::KernelImage;
 use dynwalk_walker::{generate, lower, Input, KernelSymbols, Manifest, Refusal, SourceFile};
 
 use crate::error::CliError;
@@ -37,6 +38,8 @@ pub struct UpdateArgs {
     pub kallsyms: Option<PathBuf>,
     /// The runtime's `Module.symvers` (modversions of its API).
     pub runtime_symvers: Option<PathBuf>,
+    /// The target kernel's ELF image, for jump sites.
+    pub vmlinux: Option<PathBuf>,
     /// Stop after writing the sources.
     pub generate_only: bool,
 }
@@ -204,6 +207,7 @@ pub fn run(a: &UpdateArgs) -> Result<Done, CliError> {
     }
     let config = plan_args.load.config.as_deref().map(crate::load::read_config).transpose()?;
     let kernel = kernel_symbols(&kdir, a.kallsyms.as_deref())?;
+    let image = read_image(a.vmlinux.as_deref())?;
     let planned = plan_cmd::run(&plan_args)?;
     let files = source_files(&planned, config.as_ref());
     let name = update_name(a);
@@ -257,7 +261,7 @@ pub fn run(a: &UpdateArgs) -> Result<Done, CliError> {
                 continue;
             }
         }
-        let funcs = match lower_and_describe(&tmp, &g.manifest, &bytes, &kernel, &linkable) {
+        let funcs = match lower_and_describe(&tmp, &g.manifest, &bytes, &kernel, &linkable, image.as_ref()) {
             Ok(n) => n,
             Err(e) => {
                 keep_failed(&tmp, &a.out);
@@ -305,13 +309,14 @@ fn lower_and_describe(
     ko: &[u8],
     kernel: &KernelSymbols,
     linkable: &BTreeSet<String>,
+    image: Option<&KernelImage>,
 ) -> Result<usize, CliError> {
-    let funcs = lower::lower(ko, m, kernel, linkable).map_err(refused)?;
+    let funcs = lower::lower(ko, m, kernel, linkable, image).map_err(refused)?;
     let spec: Vec<String> = funcs
         .iter()
         .map(|f| {
             let hex: String = f.expected.iter().map(|b| format!("{b:02x}")).collect();
-            format!("{}={},group={},sympos={},expect={hex}", f.target, f.version, f.group, f.sympos)
+            format!("{}={},group={},sympos={},method={},expect={hex}", f.target, f.version, f.group, f.sympos, f.method)
         })
         .collect();
     let desc = crate::runtime::describe(&m.update, &m.module, &spec)?;
@@ -319,6 +324,13 @@ fn lower_and_describe(
     std::fs::write(&tmp, &desc).map_err(|e| CliError::Input(format!("{}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, dir.join("update.desc")).map_err(|e| CliError::Input(format!("{}: {e}", dir.display())))?;
     Ok(funcs.len())
+}
+
+/// The target's kernel image (`--vmlinux`), when given.
+fn read_image(path: Option<&Path>) -> Result<Option<KernelImage>, CliError> {
+    let Some(p) = path else { return Ok(None) };
+    let bytes = std::fs::read(p).map_err(|e| CliError::Input(format!("{}: {e}", p.display())))?;
+    KernelImage::parse(&bytes).map(Some).map_err(|e| CliError::Input(format!("{}: {e}", p.display())))
 }
 
 /// The `manifest.json` of an update folder, in the version this dynwalk reads.
@@ -342,6 +354,7 @@ pub struct BuildArgs {
     pub kdir: Option<PathBuf>,
     pub kallsyms: Option<PathBuf>,
     pub runtime_symvers: Option<PathBuf>,
+    pub vmlinux: Option<PathBuf>,
 }
 
 /// `dynwalk build DIR`: builds and lowers a folder `update --generate-only` wrote (or one
@@ -371,7 +384,8 @@ pub fn build_dir(a: &BuildArgs) -> Result<(Manifest, usize), CliError> {
             help: "reach them through dw_ksym() in the generated C, or run `dynwalk update` again".into(),
         }]));
     }
-    let n = lower_and_describe(&dir, &m, &bytes, &kernel, &linkable)?;
+    let image = read_image(a.vmlinux.as_deref())?;
+    let n = lower_and_describe(&dir, &m, &bytes, &kernel, &linkable, image.as_ref())?;
     Ok((m, n))
 }
 

@@ -14,12 +14,12 @@ ROOT=$(dirname "$KMOD")
 CACHE=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/dynwalk
 WORK=$KMOD/build/guest
 ALL=(s1_cmdline s8_malformed s2_kthread s5_shadow s3_pertask s6_group s4_revert_busy
-     s7_stress s9_selfupdate s10_overhead s11_cli w1_proc_show w2_inline_clone w3_shadow w4_kthread w5_macro w6_debian_fix w7_pipe w8_set w9_syscall)
+     s7_stress s9_selfupdate s10_overhead s11_cli w1_proc_show w2_inline_clone w3_shadow w4_kthread w5_macro w6_debian_fix w7_pipe w8_set w9_syscall w10_notrace)
 # The walker's cases: each guest scenario wN_* applies an update that `dynwalk update`
 # generated and built from a source patch against Debian's 6.1 tree (no hand-written
 # update module). Patch files: corpora/patches/linux-6.1/<name>.diff.
 UPDATES=(proc-cmdline-marker proc-status-inline workqueue-desc-marker proc-stack-depth-macro pipe-rw-bound signal-pipe-reads-field
-         uname-version-marker)
+         uname-version-marker trace-clock-counter-step)
 
 log() { echo "run-suite: $*" >&2; }
 die() { echo "run-suite: error: $*" >&2; exit 2; }
@@ -31,6 +31,7 @@ install_guest_tools() {
     dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
     need+=(busybox-static)
   command -v cpio >/dev/null || need+=(cpio)
+  command -v unxz >/dev/null || need+=(xz-utils) # scripts/extract-vmlinux (CONFIG_KERNEL_XZ)
   if ((${#need[@]})); then
     log "installing ${need[*]}"
     apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
@@ -221,7 +222,18 @@ make_updates() {
 update_one() {
   "$DWBIN" update --from "$1" --patch "$2" --name "$3" \
     -o "$WORK/updates/$3" --kdir "/lib/modules/$KVER/build" --kallsyms "$KALLSYMS" \
-    --runtime-symvers "$KMOD/build/Module.symvers" >&2 || die "dynwalk update $2 failed"
+    --runtime-symvers "$KMOD/build/Module.symvers" --vmlinux "$VMLINUX" >&2 || die "dynwalk update $2 failed"
+}
+
+# The guest kernel's image as an ELF (for jump sites of notrace functions), taken out
+# of vmlinuz by the tree's own scripts/extract-vmlinux.
+VMLINUX=
+extract_vmlinux() {
+  VMLINUX=$WORK/vmlinux-$KVER
+  [[ -s $VMLINUX ]] && return
+  bash "$CACHE/linux-6.1/scripts/extract-vmlinux" "$VMLINUZ" >"$VMLINUX.tmp" ||
+    die "cannot extract vmlinux from $VMLINUZ"
+  mv "$VMLINUX.tmp" "$VMLINUX"
 }
 
 main() {
@@ -236,6 +248,7 @@ main() {
   make_initramfs
   capture_kallsyms
   if printf '%s\n' "${names[@]}" | grep -q '^w'; then
+    extract_vmlinux
     make_updates
     make_initramfs
   fi

@@ -47,6 +47,15 @@ static int dw_lookup(const char *name, void **slot)
 	return 0;
 }
 
+/* A symbol the runtime can do without (it refuses what needs it). */
+static int dw_find_optional(const char *name, void **slot)
+{
+	*slot = (void *)dw_ksyms.lookup_name(name);
+	if (!*slot)
+		pr_info("kernel symbol %s not found: the features that need it are refused\n", name);
+	return 0;
+}
+
 static int dw_find_ksyms(void)
 {
 	int ret = dw_find_lookup_name();
@@ -62,7 +71,8 @@ static int dw_find_ksyms(void)
 	       dw_lookup("stack_trace_save_tsk_reliable",
 			 (void **)&dw_ksyms.stack_trace_save_tsk_reliable) ?:
 	       dw_lookup("task_call_func", (void **)&dw_ksyms.task_call_func) ?:
-	       dw_lookup("kallsyms_on_each_symbol", (void **)&dw_ksyms.on_each_symbol);
+	       dw_lookup("kallsyms_on_each_symbol", (void **)&dw_ksyms.on_each_symbol) ?:
+	       dw_find_optional("insn_decode", (void **)&dw_ksyms.insn_decode);
 }
 
 struct dw_ksym_query {

@@ -97,6 +97,13 @@ int dw_shim_resolve(const u8 *module, size_t mlen, const u8 *target, size_t tlen
 		scnprintf(why, cap, "cannot read the bytes of %s", tgt);
 		return -EFAULT;
 	}
+	/* The length of the first instruction: a jmp may replace one whole instruction. */
+	if (dw_ksyms.insn_decode) {
+		struct insn insn;
+
+		if (!dw_ksyms.insn_decode(&insn, out->actual, DW_MAX_EXPECTED, INSN_MODE_64))
+			out->first_insn_len = insn.length;
+	}
 
 	if (dw_registry_lookup(mod, ver, out)) {
 		scnprintf(why, cap, "version %s is not registered by module %s (is it loaded?)",
@@ -210,7 +217,25 @@ int dw_shim_write_site(u64 addr, const u8 *old, const u8 *new, size_t len, char 
 			  site, (int)len, old, (int)len, cur);
 		ret = -EBUSY;
 	} else {
-		dw_ksyms.text_poke_bp(site, new, len, NULL);
+		/*
+		 * text_poke_bp emulates, while its int3 guards the site, an instruction it
+		 * knows (a jmp, a call, a NOP). Putting back the original instruction of a
+		 * notrace function is not one: a CPU arriving meanwhile takes the jump that is
+		 * being replaced, as it would have a moment earlier.
+		 */
+		static const u8 nop5[5] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+		bool known = len == 5 && (new[0] == 0xe9 || new[0] == 0xe8 || !memcmp(new, nop5, 5));
+		const void *emulate = NULL;
+
+		if (!known && len == 5 && old[0] == 0xe9)
+			emulate = old;
+		else if (!known)
+			ret = -EINVAL;
+		if (ret)
+			scnprintf(why, cap, "cannot write %*ph at %pS: not a jmp, call or NOP, nor replacing one",
+				  (int)len, new, site);
+		else
+			dw_ksyms.text_poke_bp(site, new, len, emulate);
 	}
 	mutex_unlock(dw_ksyms.text_mutex);
 	return ret;

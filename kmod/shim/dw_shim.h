@@ -6,6 +6,7 @@
 #ifndef DW_SHIM_H
 #define DW_SHIM_H
 
+#include <asm/insn.h>
 #include <linux/types.h>
 #include <linux/module.h>
 
@@ -24,6 +25,7 @@ struct dw_resolved {
 	u64 predicate;
 	u32 ftrace_site;
 	u32 actual_len;
+	u32 first_insn_len;
 	u8 actual[DW_MAX_EXPECTED];
 };
 
@@ -42,6 +44,8 @@ struct dw_ksyms {
 	int (*lookup_size_offset)(unsigned long addr, unsigned long *size, unsigned long *off);
 	unsigned long (*ftrace_location)(unsigned long ip);
 	void (*text_poke_bp)(void *addr, const void *opcode, size_t len, const void *emulate);
+	/* The kernel's x86 decoder (not exported; optional: without it a jmp site must be a NOP5). */
+	int (*insn_decode)(struct insn *insn, const void *kaddr, int buf_len, enum insn_mode m);
 	struct mutex *text_mutex;
 	int (*stack_trace_save_tsk_reliable)(struct task_struct *t, unsigned long *store,
 					     unsigned int size);

@@ -870,7 +870,8 @@ fn emit(
                 }
             }
             None => {
-                let _ = writeln!(s, "noinline {};", head(text, f, &format!("dw_ver__{}", w.name)));
+                let nt = if f.attrs.has(FnAttrs::NOTRACE) { "notrace " } else { "" };
+                let _ = writeln!(s, "noinline {nt}{};", head(text, f, &format!("dw_ver__{}", w.name)));
             }
         }
     }
@@ -929,6 +930,7 @@ fn emit(
                     reason: reason.clone(),
                     function: n.clone(),
                     sympos: 0,
+                    method: String::new(),
                 });
             }
             continue;
@@ -949,7 +951,10 @@ fn emit(
         let _ = writeln!(s, "#line {} \"{path}\"", line_of(text.as_bytes(), f.body.0 as usize));
         s.push_str(&rename(&body, &renames));
         let _ = writeln!(s, "\n\nstatic atomic_long_t dw_active__{n};");
-        let _ = writeln!(s, "noinline {}", head(text, f, &format!("dw_ver__{n}")));
+        // The original takes no fentry (notrace, often for the tracer's own use): nor
+        // does its version.
+        let nt = if f.attrs.has(FnAttrs::NOTRACE) { "notrace " } else { "" };
+        let _ = writeln!(s, "noinline {nt}{}", head(text, f, &format!("dw_ver__{n}")));
         s.push_str("{\n");
         if is_void {
             let _ = writeln!(s, "\tatomic_long_inc(&dw_active__{n});");
@@ -984,6 +989,8 @@ fn emit(
             reason: reason.clone(),
             function: String::new(),
             sympos,
+            // No fentry site: the runtime overwrites the entry with a jump.
+            method: if f.attrs.has(FnAttrs::NOTRACE) { "jmp".into() } else { String::new() },
         });
     }
     let _ = writeln!(s, "/* ---- registration: called from the module's init ---- */");

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct KernelSymbols {
     /// vmlinux symbols in kallsyms order: (name, type letter).
     order: Vec<(String, char)>,
+    /// Their addresses (0 where kallsyms hides them: read without root).
+    addrs: Vec<u64>,
     by_name: BTreeMap<String, Vec<usize>>,
     exports: BTreeSet<String>,
 }
@@ -35,7 +37,7 @@ impl KernelSymbols {
         let mut k = KernelSymbols::default();
         for (i, line) in kallsyms.lines().enumerate() {
             let mut w = line.split_whitespace();
-            let (Some(_addr), Some(ty), Some(name)) = (w.next(), w.next(), w.next()) else {
+            let (Some(addr), Some(ty), Some(name)) = (w.next(), w.next(), w.next()) else {
                 if line.trim().is_empty() {
                     continue;
                 }
@@ -47,8 +49,12 @@ impl KernelSymbols {
             let Some(t) = ty.chars().next().filter(|_| ty.len() == 1) else {
                 return Err(format!("kallsyms line {}: bad type {ty:?}", i + 1));
             };
+            let Ok(a) = u64::from_str_radix(addr, 16) else {
+                return Err(format!("kallsyms line {}: bad address {addr:?}", i + 1));
+            };
             k.by_name.entry(name.to_string()).or_default().push(k.order.len());
             k.order.push((name.to_string(), t));
+            k.addrs.push(a);
         }
         if k.order.is_empty() {
             return Err("kallsyms: no vmlinux symbol (read as root? /proc/kallsyms hides them otherwise)".into());
@@ -77,6 +83,26 @@ impl KernelSymbols {
     }
 
     /// Whether vmlinux has a symbol of exactly this name (not `name.isra.0`).
+    /// The address of the `sympos`-th symbol of that name (0: the only one) and the
+    /// address of the next code symbol after it (its extent's upper bound).
+    pub fn extent(&self, name: &str, sympos: u32) -> Option<(u64, u64)> {
+        let occ = self.by_name.get(name)?;
+        let i = match sympos {
+            0 if occ.len() == 1 => occ[0],
+            0 => return None,
+            n => *occ.get(n as usize - 1)?,
+        };
+        let at = self.addrs[i];
+        let end = self.addrs.iter().copied().filter(|&a| a > at).min()?;
+        (at != 0).then_some((at, end))
+    }
+
+    /// The address of a unique symbol.
+    pub fn address(&self, name: &str) -> Option<u64> {
+        let occ = self.by_name.get(name)?;
+        (occ.len() == 1 && self.addrs[occ[0]] != 0).then(|| self.addrs[occ[0]])
+    }
+
     /// How many symbols have this name.
     pub fn count(&self, name: &str) -> usize {
         self.by_name.get(name).map_or(0, |v| v.len())

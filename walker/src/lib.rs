@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod build;
 mod generate;
+pub mod image;
 pub mod ksyms;
 pub mod lower;
 pub mod shadow;
@@ -105,6 +106,10 @@ pub struct VersionEntry {
     /// order (several files define a static of that name; told by its neighbours).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sympos: u32,
+    /// `jmp` when the target has no fentry site (`notrace`): its entry is overwritten
+    /// with a jump (checked against the kernel image); empty: ftrace.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub method: String,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -173,20 +178,8 @@ fn check_plan(inp: &Input, refusals: &mut Vec<Refusal>) {
             });
         }
     }
-    for r in &p.redirections {
-        if r.mechanism != "ftrace" {
-            refusals.push(Refusal {
-                code: "DW3010",
-                file: r.place.file.clone(),
-                line: r.place.line,
-                message: format!(
-                    "`{}` has no fentry site (notrace): a jmp patch needs the kernel image",
-                    r.place.function
-                ),
-                help: "the walker generates ftrace redirections only".into(),
-            });
-        }
-    }
+    // A `jmp` redirection (a `notrace` target) is checked by the lowering, against the
+    // kernel image.
     for t in &p.types {
         if !t.layout_changed && t.shadow.is_empty() {
             continue;
@@ -446,6 +439,7 @@ fn assemble(inp: &Input, outs: Vec<(String, generate::FileOut)>, overlays: &[(St
                 reason: format!("detaches the shadow fields of the freed {params}"),
                 function: String::new(),
                 sympos: 0,
+                method: String::new(),
             });
         }
         m.shadow = shadow_fields.clone();

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
+use crate::image::KernelImage;
 use crate::ksyms::{KernelSymbols, Located};
 use crate::{Manifest, Refusal};
 
@@ -25,6 +26,8 @@ pub struct LoweredFn {
     pub group: u8,
     /// 0: the only kernel symbol of its name; n: the n-th in kallsyms order.
     pub sympos: u32,
+    /// `ftrace`, or `jmp` for a target without an fentry site.
+    pub method: &'static str,
     pub expected: Vec<u8>,
     /// The version's size in the module.
     pub size: u64,
@@ -36,12 +39,13 @@ fn refusal(code: &'static str, message: String, help: &str) -> Refusal {
 
 /// Checks `ko` (the module's bytes) and returns the description's functions.
 /// `linkable` names the symbols the module loader resolves besides vmlinux's exports
-/// (the runtime's API).
+/// (the runtime's API); `image` is the target's kernel image, needed for jump sites.
 pub fn lower(
     ko: &[u8],
     m: &Manifest,
     kernel: &KernelSymbols,
     linkable: &BTreeSet<String>,
+    image: Option<&KernelImage>,
 ) -> Result<Vec<LoweredFn>, Vec<Refusal>> {
     let mut bad = Vec::new();
     let file = match object::File::parse(ko) {
@@ -100,6 +104,28 @@ pub fn lower(
             group_of.insert(i, (g + 1).min(MAX_GROUPS as usize - 1) as u8);
         }
     }
+    // A jump is not switched by the dispatcher: it cannot switch with others (the
+    // runtime refuses a jmp that shares its group), so each takes a group of its own.
+    let mut next_group = m.groups.len() + 1;
+    for (i, v) in m.versions.iter().enumerate().filter(|(_, v)| v.method == "jmp") {
+        if group_of.contains_key(&i) {
+            bad.push(Refusal {
+                code: "DW3010",
+                file: v.file.clone(),
+                line: v.line,
+                message: format!(
+                    "`{}` has no fentry site and must switch with others: a jump cannot switch atomically with them",
+                    v.target
+                ),
+                help: "the plan groups it with functions that must switch as one; write that update by hand".into(),
+            });
+        } else if next_group >= MAX_GROUPS as usize {
+            bad.push(refusal("DW3018", "more jump sites than a description has groups".into(), "split the patch"));
+        } else {
+            group_of.insert(i, next_group as u8);
+            next_group += 1;
+        }
+    }
     let mut out = Vec::new();
     for (i, v) in m.versions.iter().enumerate() {
         match defined.get(&v.version) {
@@ -114,14 +140,38 @@ pub fn lower(
                         "the runtime refuses versions with a .cold part",
                     ));
                 }
-                out.push(LoweredFn {
+                let mut f = LoweredFn {
                     target: v.target.clone(),
                     version: v.version.clone(),
                     group: group_of.get(&i).copied().unwrap_or(0),
                     sympos: v.sympos,
+                    method: "ftrace",
                     expected: FENTRY_NOP.to_vec(),
                     size: *size,
-                });
+                };
+                if v.method == "jmp" {
+                    let site = match image {
+                        None => Err("the jump site is checked against the kernel image: pass --vmlinux".to_string()),
+                        Some(img) => img.jmp_site(kernel, &v.target, v.sympos),
+                    };
+                    match site {
+                        Ok(s) => {
+                            f.method = "jmp";
+                            f.expected = s.expected;
+                        }
+                        Err(e) => bad.push(Refusal {
+                            code: "DW3010",
+                            file: v.file.clone(),
+                            line: v.line,
+                            message: format!(
+                                "`{}` has no fentry site (notrace) and its entry cannot take a jump: {e}",
+                                v.target
+                            ),
+                            help: "the runtime overwrites a notrace function's first instructions with a jump".into(),
+                        }),
+                    }
+                }
+                out.push(f);
             }
         }
         let several = matches!(kernel.locate(&v.target, &BTreeSet::new()), Located::Ambiguous { .. });
@@ -221,6 +271,7 @@ ffffffff81002100 T other_entry
             reason: String::new(),
             function: String::new(),
             sympos,
+            method: String::new(),
         }
     }
 
@@ -229,7 +280,7 @@ ffffffff81002100 T other_entry
         let k = KernelSymbols::parse(KALLSYMS, "").unwrap();
         // The executable's own imports (libc) stand for what the loader links.
         let linkable = crate::build::undefined_symbols(&ko).unwrap();
-        lower(&ko, m, &k, &linkable)
+        lower(&ko, m, &k, &linkable, None)
     }
 
     fn codes(r: Result<Vec<LoweredFn>, Vec<Refusal>>) -> Vec<&'static str> {
@@ -245,6 +296,19 @@ ffffffff81002100 T other_entry
         assert_eq!(codes(run(&manifest(vec![entry("report", 0)], vec![]))), ["DW3005"]);
         assert_eq!(codes(run(&manifest(vec![entry("report", 4)], vec![]))), ["DW3006"]);
         assert_eq!(codes(run(&manifest(vec![entry("other_entry", 1)], vec![]))), ["DW3006"]);
+    }
+
+    #[test]
+    fn a_notrace_target_needs_the_kernel_image_and_its_own_group() {
+        let mut j = entry("other_entry", 0);
+        j.method = "jmp".into();
+        let r = run(&manifest(vec![j.clone()], vec![]));
+        let e = r.unwrap_err();
+        assert_eq!(e[0].code, "DW3010");
+        assert!(e[0].message.contains("--vmlinux"), "{}", e[0].message);
+        // Grouped with another function by the plan: a jump cannot switch with it.
+        let codes = codes(run(&manifest(vec![j, entry("report", 2)], vec![vec![0, 1]])));
+        assert!(codes.contains(&"DW3010"), "{codes:?}");
     }
 
     #[test]

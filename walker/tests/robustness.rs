@@ -104,7 +104,7 @@ fn elf_readers_never_panic() {
             Err(_) => err += 1,
         }
         let _ = build::defined_symbols(&m);
-        let _ = lower::lower(&m, &manifest, &kernel, &linkable);
+        let _ = lower::lower(&m, &manifest, &kernel, &linkable, None);
     }
     assert!(ok > 5 && err > 5, "both paths exercised: {ok} read, {err} refused");
 }

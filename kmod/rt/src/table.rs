@@ -78,6 +78,8 @@ pub struct Resolved {
     /// 1 if ftrace manages `target` (it has an fentry site).
     pub ftrace_site: u32,
     pub actual_len: u32,
+    /// Length of the first instruction at `target` (the kernel's decoder), 0 if unknown.
+    pub first_insn_len: u32,
     /// Bytes read at `target` (the first `actual_len` are valid).
     pub actual: [u8; MAX_EXPECTED],
 }
@@ -181,7 +183,7 @@ pub enum RtError {
     VersionIsTarget(usize),
     OutOfReach(usize),
     SiteTooSmall(usize),
-    JmpSiteNotNop(usize),
+    JmpSiteSplit(usize),
     TooManySlots,
     TooManyVersions(usize),
     MethodConflict(usize),
@@ -229,7 +231,10 @@ impl core::fmt::Display for RtError {
             VersionIsTarget(i) => write!(f, "function {i}: version overlaps the target"),
             OutOfReach(i) => write!(f, "function {i}: version is out of jmp rel32 reach"),
             SiteTooSmall(i) => write!(f, "function {i}: target shorter than a {JMP_LEN}-byte jmp"),
-            JmpSiteNotNop(i) => write!(f, "function {i}: jmp sites must start with a 5-byte NOP"),
+            JmpSiteSplit(i) => write!(
+                f,
+                "function {i}: a jmp site must be a 5-byte NOP or one instruction of at least {JMP_LEN} bytes"
+            ),
             TooManySlots => write!(f, "too many redirected functions (max {MAX_SLOTS})"),
             TooManyVersions(i) => write!(f, "function {i}: too many live versions (max {MAX_VERSIONS})"),
             MethodConflict(i) => write!(f, "function {i}: already redirected with another method"),
@@ -432,8 +437,11 @@ impl Runtime {
             Method::Ftrace if r.ftrace_site == 0 => return Err(RtError::NotFtraceSite(i)),
             Method::Jmp if r.ftrace_site != 0 => return Err(RtError::FtraceSite(i)),
             Method::Jmp if r.target_size < JMP_LEN as u64 => return Err(RtError::SiteTooSmall(i)),
-            // text_poke_bp can only put back an instruction it can emulate: a NOP.
-            Method::Jmp if f.expected()[..JMP_LEN] != NOP5 => return Err(RtError::JmpSiteNotNop(i)),
+            // text_poke_bp replaces one instruction: a jmp over several would leave a
+            // task stopped after the first resuming inside it.
+            Method::Jmp if f.expected()[..JMP_LEN] != NOP5 && (r.first_insn_len as usize) < JMP_LEN => {
+                return Err(RtError::JmpSiteSplit(i))
+            }
             Method::Jmp if encode_jmp(r.target, r.version).is_none() => return Err(RtError::OutOfReach(i)),
             _ => {}
         }

@@ -39,6 +39,7 @@ fn resolved(target: u64, version: u64, counter: &AtomicI64) -> Resolved {
         predicate: 0,
         ftrace_site: 1,
         actual_len: MAX_EXPECTED as u32,
+        first_insn_len: 5,
         actual,
     }
 }
@@ -164,7 +165,18 @@ fn bind_refusals() {
     jmp.expected = &[0x55, 0x48, 0x89, 0xe5, 0x90];
     let k = rt.load(&desc("k", &[jmp])).unwrap();
     r.actual[..5].copy_from_slice(jmp.expected);
-    assert_eq!(rt.bind(k, 0, &r), Err(RtError::JmpSiteNotNop(0)));
+    r.first_insn_len = 1;
+    assert_eq!(rt.bind(k, 0, &r), Err(RtError::JmpSiteSplit(0)), "push %rbp: the jmp would cover 3 instructions");
+    r.first_insn_len = 0;
+    assert_eq!(rt.bind(k, 0, &r), Err(RtError::JmpSiteSplit(0)), "undecoded: refused");
+    // mov $1,%eax: one 5-byte instruction, replaced whole.
+    let mut mov = func("m", 0);
+    mov.method = Method::Jmp;
+    mov.expected = &[0xb8, 0x01, 0x00, 0x00, 0x00];
+    let m = rt.load(&desc("m", &[mov])).unwrap();
+    r.actual[..5].copy_from_slice(mov.expected);
+    r.first_insn_len = 5;
+    assert_eq!(rt.bind(m, 0, &r), Ok(()));
 }
 
 #[test]
