@@ -1,6 +1,6 @@
 //! Bad input is never a panic: the walker's readers of outside bytes — the target's
-//! kallsyms and Module.symvers text, ELF objects (the built module), the manifest, and
-//! the shadow-access rewriter over texts and offsets it is given — are fed thousands of
+//! kallsyms and Module.symvers text, ELF objects (the built module, the kernel image and the code
+//! of its functions), the manifest, and the shadow-access rewriter over texts and offsets it is given — are fed thousands of
 //! mutations of real inputs and must return values (errors or results) for each.
 
 use std::collections::BTreeSet;
@@ -136,4 +136,40 @@ fn the_shadow_rewriter_never_panics_on_any_offset() {
         let (a, b) = (rng.below(n), rng.below(n));
         let _ = rewrite(&text, a.min(b), a.max(b), &sites);
     }
+}
+
+#[test]
+fn kernel_image_reader_never_panics() {
+    // A real ELF executable stands for vmlinux; kallsyms places `_text` at its .text.
+    let seed = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    let image = dynwalk_walker::image::KernelImage::parse(&seed).expect("the seed is an ELF image");
+    let kallsyms = "ffffffff81000000 T _text\nffffffff81000040 t report\nffffffff81000080 T other\n";
+    let kernel = KernelSymbols::parse(kallsyms, "").unwrap();
+    let _ = image.jmp_site(&kernel, "report", 0);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut ok, mut err) = (0, 0);
+    for _ in 0..120 {
+        let mut m = seed.clone();
+        for _ in 0..1 + rng.below(8) {
+            let i = if rng.below(2) == 0 { rng.below(256.min(m.len())) } else { rng.below(m.len()) };
+            m[i] = rng.next() as u8;
+        }
+        if rng.below(4) == 0 {
+            m.truncate(rng.below(m.len() + 1));
+        }
+        match dynwalk_walker::image::KernelImage::parse(&m) {
+            Ok(img) => {
+                ok += 1;
+                let _ = img.jmp_site(&kernel, "report", 0);
+                let _ = img.jmp_site(&kernel, "other", 0);
+            }
+            Err(_) => err += 1,
+        }
+    }
+    // Random bytes as the code of a function: decoded, checked, never a panic.
+    for _ in 0..2000 {
+        let code: Vec<u8> = (0..rng.below(40)).map(|_| rng.next() as u8).collect();
+        let _ = dynwalk_walker::image::check_jmp_site(&code, 0xffff_ffff_8100_0000);
+    }
+    assert!(ok > 5 && err > 5, "both paths exercised: {ok} read, {err} refused");
 }
