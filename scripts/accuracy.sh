@@ -8,7 +8,7 @@ dpkg -s libclang-14-dev >/dev/null 2>&1 || { apt-get -o DPkg::Lock::Timeout=600 
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q install libclang-14-dev >/dev/null; }
 TREE="${DYNWALK_LINUX_6_1:-${XDG_CACHE_HOME:-$HOME/.cache}/dynwalk/linux-6.1}"
 cargo build --release -q -p dynwalk-tests --bin dynwalk-accuracy
-exec ./target/release/dynwalk-accuracy "$TREE" \
+exec "${CARGO_TARGET_DIR:-target}/release/dynwalk-accuracy" "$TREE" \
   kernel/sched/core.c kernel/sched/fair.c kernel/time/timer.c kernel/fork.c kernel/exit.c \
   kernel/signal.c kernel/workqueue.c kernel/kthread.c kernel/locking/mutex.c \
   mm/memory.c mm/page_alloc.c mm/vmscan.c mm/mmap.c \

@@ -3,11 +3,14 @@
 //!
 //!   dynwalk-accuracy <tree> <file.c>...
 //!
-//! For each file: the set of (caller, callee) pairs clang sees for direct calls (written
-//! or produced by macros) in the file's function definitions, against the pairs dynwalk
+//! For each file: the (caller, callee) pairs clang sees for direct calls (written or
+//! produced by macros) in every function definition of the file, against the pairs dynwalk
 //! derives (direct calls, calls resolved through macro bodies, calls of names the tree
-//! never declares). Indirect calls are left out of both. Prints precision and recall per
-//! file and overall, and the most frequent misses and extras.
+//! never declares). A function clang defines and dynwalk does not contributes all its
+//! edges as misses (`edges::count`). Indirect calls are left out of both. Prints precision
+//! and recall per file and overall, a row for each file that could not be measured (no
+//! flags, clang failed) with the TOTAL saying how many of the files counted, and the most
+//! frequent misses and extras.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use std::sync::Arc;
 
 use dynwalk_analyzer::db::{file_facts, AnalysisDb, Contents};
 use dynwalk_analyzer::query;
+use dynwalk_tests::edges::{self, Edges, Total};
 use rayon::prelude::*;
 
 fn clang_flags(tree: &Path, file: &Path) -> Result<Vec<String>, String> {
@@ -77,66 +81,81 @@ fn main() {
     db.analyze_all();
     eprintln!("analyzer: {} files in {:.1} s", files.len(), t0.elapsed().as_secs_f64());
 
-    let (mut tp, mut n_ours, mut n_clang) = (0usize, 0usize, 0usize);
+    let mut total = Total::default();
     let mut missed: BTreeMap<String, usize> = BTreeMap::new();
     let mut extra: BTreeMap<String, usize> = BTreeMap::new();
-    println!("{:<34} {:>6} {:>6} {:>6} {:>9} {:>7}", "file", "clang", "ours", "both", "precision", "recall");
+    println!(
+        "{:<34} {:>6} {:>6} {:>6} {:>6} {:>6} {:>9} {:>7}",
+        "file", "fns", "missed", "clang", "ours", "both", "precision", "recall"
+    );
     for s in &samples {
         let flags = match clang_flags(&tree, &tree.join(s)) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("{s}: no flags: {e}");
+                skip(&mut total, s, &format!("no flags: {e}"));
                 continue;
             }
         };
         let clang = match dynwalk_clangref::call_edges(&tree.join(s), &flags) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("{s}: clang failed: {e}");
+                skip(&mut total, s, &format!("clang failed: {e}"));
                 continue;
             }
         };
-        // Compare only functions both sides define (clang also sees the
-        // `__do_sys_x`/`__x64_sys_x` wrappers a SYSCALL_DEFINE expands to).
-        let Some(file) = db.files().iter().find(|f| f.path(&db) == s).copied() else { continue };
+        let Some(file) = db.files().iter().find(|f| f.path(&db) == s).copied() else {
+            skip(&mut total, s, "the analyzer did not load it");
+            continue;
+        };
+        // dynwalk names a SYSCALL_DEFINE's body `sys_x` (COMPAT_SYSCALL_DEFINE's
+        // `compat_sys_x`), clang `__do_sys_x` (`__do_compat_sys_x`); clang's other wrappers
+        // of it (`__se_sys_x`, `__x64_sys_x`, ...) are functions dynwalk misses.
+        let alias = |n: &str| match n.strip_prefix("__do_") {
+            Some(x) if x.starts_with("sys_") || x.starts_with("compat_sys_") => x.to_string(),
+            _ => n.to_string(),
+        };
+        let mut cedges: Edges = clang.functions.iter().map(|f| (alias(&f.name), BTreeSet::new())).collect();
+        for c in clang.calls.iter().filter(|c| !c.indirect && !is_builtin(&c.callee)) {
+            cedges.entry(alias(&c.caller)).or_default().insert(c.callee.clone());
+        }
         let facts = file_facts(&db, file);
-        let our_fns: BTreeSet<String> = facts.functions.iter().map(|f| facts.name(f.name).to_string()).collect();
-        let alias = |n: &str| n.strip_prefix("__do_sys_").map(|x| format!("sys_{x}")).unwrap_or_else(|| n.to_string());
-        let cset: BTreeSet<(String, String)> = clang
-            .calls
-            .iter()
-            .filter(|c| !c.indirect && !is_builtin(&c.callee))
-            .map(|c| (alias(&c.caller), c.callee.clone()))
-            .filter(|(a, _)| our_fns.contains(a))
-            .collect();
-        let clang_fns: BTreeSet<String> = clang.functions.iter().map(|f| alias(&f.name)).collect();
-        let mut oset = BTreeSet::new();
-        for name in our_fns.iter().filter(|n| clang_fns.contains(*n)) {
-            for def in query::callees(&db, name).into_iter().filter(|d| d.file == *s) {
-                for c in def.calls.into_iter().filter(|c| c.how != "indirect" && !is_builtin(&c.callee)) {
-                    oset.insert((name.clone(), c.callee));
-                }
-            }
+        let mut oedges = Edges::new();
+        for f in &facts.functions {
+            let name = facts.name(f.name).to_string();
+            let calls = query::callees(&db, &name).into_iter().filter(|d| d.file == *s).flat_map(|d| d.calls);
+            let callees = calls.filter(|c| c.how != "indirect" && !is_builtin(&c.callee)).map(|c| c.callee);
+            oedges.entry(name).or_default().extend(callees);
         }
-        let both = cset.intersection(&oset).count();
-        for (_, c) in cset.difference(&oset) {
-            *missed.entry(c.clone()).or_default() += 1;
+        let c = edges::count(&cedges, &oedges);
+        for (_, callee) in &c.missed {
+            *missed.entry(callee.clone()).or_default() += 1;
         }
-        for (_, c) in oset.difference(&cset) {
-            *extra.entry(c.clone()).or_default() += 1;
+        for (_, callee) in &c.extra {
+            *extra.entry(callee.clone()).or_default() += 1;
         }
-        let p = both as f64 / oset.len().max(1) as f64;
-        let r = both as f64 / cset.len().max(1) as f64;
-        println!("{s:<34} {:>6} {:>6} {:>6} {:>9.3} {:>7.3}", cset.len(), oset.len(), both, p, r);
-        tp += both;
-        n_ours += oset.len();
-        n_clang += cset.len();
+        println!(
+            "{s:<34} {:>6} {:>6} {:>6} {:>6} {:>6} {:>9.3} {:>7.3}",
+            c.clang_fns,
+            c.missed_fns.len(),
+            c.clang,
+            c.ours,
+            c.both,
+            edges::ratio(c.both, c.ours),
+            edges::ratio(c.both, c.clang)
+        );
+        if !c.missed_fns.is_empty() {
+            println!("  functions dynwalk missed: {}", c.missed_fns.join(" "));
+        }
+        if !c.ours_only_fns.is_empty() {
+            println!("  functions only dynwalk defines (not counted): {}", c.ours_only_fns.join(" "));
+        }
+        if clang.diagnostics_errors > 0 {
+            println!("  clang errors: {} (edges still counted)", clang.diagnostics_errors);
+        }
+        total.add(&c);
     }
-    println!(
-        "TOTAL edges: clang {n_clang}, dynwalk {n_ours}, both {tp}: precision {:.4}, recall {:.4}",
-        tp as f64 / n_ours.max(1) as f64,
-        tp as f64 / n_clang.max(1) as f64
-    );
+    println!("{}", total.misses_line());
+    println!("{}", total.line());
     let top = |m: &BTreeMap<String, usize>| {
         let mut v: Vec<_> = m.iter().collect();
         v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -144,4 +163,14 @@ fn main() {
     };
     println!("most missed callees: {}", top(&missed));
     println!("most extra callees:  {}", top(&extra));
+    if total.files == 0 {
+        std::process::exit(1);
+    }
+}
+
+/// A file asked for but not measured: a row of the table, and the TOTAL says so.
+fn skip(total: &mut Total, file: &str, why: &str) {
+    let first = why.lines().find(|l| !l.trim().is_empty()).unwrap_or(why);
+    println!("{file:<34} skipped: {first}");
+    total.skip(file, first);
 }

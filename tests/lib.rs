@@ -2,6 +2,8 @@
 //! `scripts/fetch-corpora.sh` puts them under `$XDG_CACHE_HOME/dynwalk/` (see
 //! docs/corpora.md). A test that needs a missing tree fails and says how to get it.
 
+pub mod edges;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

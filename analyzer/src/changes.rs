@@ -114,7 +114,8 @@ pub struct ChangeSet {
     pub types: Vec<TypeChange>,
     pub macros: Vec<MacroChange>,
     pub globals: Vec<GlobalChange>,
-    /// Files that are neither C nor headers: assembly, Kconfig, Makefiles, others.
+    /// Files that are neither C nor headers: assembly, Kconfig, Makefiles, others, and
+    /// symbolic links (kind `symlink`, whatever their name: never read as text).
     pub other_files: Vec<(String, &'static str)>,
 }
 

@@ -31,6 +31,69 @@ pub struct FilePatch {
     pub hunks: Vec<Hunk>,
     /// 1-based line of the patch where this file's section starts.
     pub patch_line: usize,
+    /// A git section about a symbolic link (mode 120000 before or after): then `hunks`
+    /// is empty, the link's target is never text to apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symlink: Option<Symlink>,
+}
+
+/// Git's file mode of a symbolic link.
+const LINK_MODE: u32 = 0o120000;
+
+/// A symbolic link a git diff creates, removes, retargets, or turns into or out of a
+/// regular file. Git writes a link's target as the file's one line (`+../x.h`); it is
+/// kept here as the target, never as the text of a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Symlink {
+    /// The path is a link before the patch.
+    pub before: bool,
+    /// The path is a link after the patch.
+    pub after: bool,
+    /// The target before, when the diff shows it.
+    pub old_target: Option<String>,
+    /// The target after, when the diff shows it.
+    pub new_target: Option<String>,
+}
+
+impl Symlink {
+    /// What the patch does to the link, in words: `creates a symbolic link to ../x.h`.
+    pub fn describe(&self) -> String {
+        let to = |t: &Option<String>| t.as_deref().map(|t| format!(" to {t}")).unwrap_or_default();
+        match (self.before, self.after) {
+            (false, true) => format!("creates a symbolic link{}", to(&self.new_target)),
+            (true, false) => format!("removes a symbolic link{}", to(&self.old_target)),
+            _ if self.old_target != self.new_target => {
+                format!(
+                    "retargets a symbolic link from {}{}",
+                    self.old_target.as_deref().unwrap_or("?"),
+                    to(&self.new_target)
+                )
+            }
+            _ => "changes a symbolic link".to_string(),
+        }
+    }
+}
+
+/// The modes git's header lines give a section: (before, after).
+type Modes = (Option<u32>, Option<u32>);
+
+fn mode(s: &str) -> Option<u32> {
+    u32::from_str_radix(s.trim(), 8).ok()
+}
+
+/// Closes a file section: when either side is a link, its hunks become the targets.
+fn finish(cur: &mut Option<FilePatch>, modes: Modes, patch: &mut Patch) {
+    let Some(mut f) = cur.take() else { return };
+    let (before, after) = (modes.0 == Some(LINK_MODE), modes.1 == Some(LINK_MODE));
+    if before || after {
+        let line =
+            |kind: LineKind| f.hunks.iter().flat_map(|h| &h.lines).find(|(k, _)| *k == kind).map(|(_, t)| t.clone());
+        let old_target = line(LineKind::Remove).filter(|_| before);
+        let new_target = line(LineKind::Add).filter(|_| after);
+        f.hunks.clear();
+        f.symlink = Some(Symlink { before, after, old_target, new_target });
+    }
+    patch.files.push(f);
 }
 
 impl FilePatch {
@@ -142,12 +205,8 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
         lines.pop();
     }
     let mut cur: Option<FilePatch> = None;
+    let mut modes: Modes = (None, None);
     let mut i = 0;
-    let finish = |cur: &mut Option<FilePatch>, patch: &mut Patch| {
-        if let Some(f) = cur.take() {
-            patch.files.push(f);
-        }
-    };
     while i < lines.len() {
         let l = lines[i];
         let lineno = i + 1;
@@ -160,7 +219,7 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
             }
         }
         if let Some(rest) = l.strip_prefix("diff --git ") {
-            finish(&mut cur, &mut patch);
+            finish(&mut cur, std::mem::take(&mut modes), &mut patch);
             let (a, b) = split_git_paths(rest)
                 .ok_or(PatchError { line: lineno, message: "malformed `diff --git` line".into() })?;
             cur = Some(FilePatch {
@@ -169,17 +228,28 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
                 change: FileChange::Modify,
                 hunks: vec![],
                 patch_line: lineno,
+                symlink: None,
             });
-        } else if l.starts_with("new file mode") {
+        } else if let Some(m) = l.strip_prefix("new file mode") {
             if let Some(f) = cur.as_mut() {
                 f.change = FileChange::Add;
                 f.old_path = None;
+                modes.1 = mode(m);
             }
-        } else if l.starts_with("deleted file mode") {
+        } else if let Some(m) = l.strip_prefix("deleted file mode") {
             if let Some(f) = cur.as_mut() {
                 f.change = FileChange::Delete;
                 f.new_path = None;
+                modes.0 = mode(m);
             }
+        } else if let Some(m) = l.strip_prefix("old mode ").filter(|_| cur.is_some()) {
+            modes.0 = mode(m);
+        } else if let Some(m) = l.strip_prefix("new mode ").filter(|_| cur.is_some()) {
+            modes.1 = mode(m);
+        } else if let Some(m) = l.strip_prefix("index ").and_then(|r| r.split_once(' ')).filter(|_| cur.is_some()) {
+            // `index 1a2b..3c4d 120000`: the mode of both sides when it did not change.
+            modes.0 = modes.0.or(mode(m.1));
+            modes.1 = modes.1.or(mode(m.1));
         } else if let Some(p) = l.strip_prefix("rename from ") {
             if let Some(f) = cur.as_mut() {
                 f.change = FileChange::Rename;
@@ -195,13 +265,14 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
             let new = lines[i + 1][4..].trim();
             let in_git = cur.as_ref().is_some_and(|f| f.hunks.is_empty() && f.patch_line + 6 >= lineno);
             if !in_git {
-                finish(&mut cur, &mut patch);
+                finish(&mut cur, std::mem::take(&mut modes), &mut patch);
                 cur = Some(FilePatch {
                     old_path: None,
                     new_path: None,
                     change: FileChange::Modify,
                     hunks: vec![],
                     patch_line: lineno,
+                    symlink: None,
                 });
             }
             let f = cur.as_mut().expect("set just above");
@@ -226,8 +297,8 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
         }
         i += 1;
     }
-    finish(&mut cur, &mut patch);
-    patch.files.retain(|f| !f.hunks.is_empty() || f.change != FileChange::Modify);
+    finish(&mut cur, modes, &mut patch);
+    patch.files.retain(|f| !f.hunks.is_empty() || f.change != FileChange::Modify || f.symlink.is_some());
     if patch.files.is_empty() {
         return Err(PatchError { line: 1, message: "no file changes found: not a unified diff".into() });
     }
@@ -448,6 +519,43 @@ diff --git a/old.h b/renamed.h\nsimilarity index 100%\nrename from old.h\nrename
         assert!(out.ends_with("int a(void)\n{ return 2; }\nint b;\n"));
         assert_eq!(notes[0].offset, 5000);
         assert!(apply("int c;\n", &p.files[0], Some(any)).is_err());
+    }
+
+    /// Git writes a link as a one-line file (its target); mode 120000 says it is a link.
+    const LINKS: &str = "\
+diff --git a/include/dt/new-link b/include/dt/new-link\nnew file mode 120000\nindex 0000000..3a8b2c1\n--- /dev/null\n+++ b/include/dt/new-link\n@@ -0,0 +1 @@\n+../../arch/x86/boot/dts\n\\ No newline at end of file\n\
+diff --git a/scripts/old-link b/scripts/old-link\ndeleted file mode 120000\nindex 3a8b2c1..0000000\n--- a/scripts/old-link\n+++ /dev/null\n@@ -1 +0,0 @@\n-../include\n\\ No newline at end of file\n\
+diff --git a/lib/moved b/lib/moved\nindex 1111111..2222222 120000\n--- a/lib/moved\n+++ b/lib/moved\n@@ -1 +1 @@\n-a.h\n\\ No newline at end of file\n+b.h\n\\ No newline at end of file\n\
+diff --git a/kernel/x.c b/kernel/x.c\nold mode 100644\nnew mode 120000\n--- a/kernel/x.c\n+++ b/kernel/x.c\n@@ -1 +1 @@\n-int x;\n+y.c\n\\ No newline at end of file\n\
+diff --git a/kernel/a.c b/kernel/a.c\nindex 1..2 100644\n--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1 +1 @@\n-int a;\n+int b;\n";
+
+    #[test]
+    fn links_in_git_diffs_are_link_changes_not_text() {
+        let p = parse(LINKS, 1).unwrap();
+        let got: Vec<(&str, FileChange, Option<String>)> =
+            p.files.iter().map(|f| (f.path(), f.change, f.symlink.as_ref().map(Symlink::describe))).collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "include/dt/new-link",
+                    FileChange::Add,
+                    Some("creates a symbolic link to ../../arch/x86/boot/dts".into())
+                ),
+                ("scripts/old-link", FileChange::Delete, Some("removes a symbolic link to ../include".into())),
+                ("lib/moved", FileChange::Modify, Some("retargets a symbolic link from a.h to b.h".into())),
+                ("kernel/x.c", FileChange::Modify, Some("creates a symbolic link to y.c".into())),
+                ("kernel/a.c", FileChange::Modify, None),
+            ]
+        );
+        let x = p.files[3].symlink.as_ref().unwrap();
+        assert_eq!((x.before, x.after, x.old_target.as_deref()), (false, true, None), "the file's text is no target");
+        // No text is left to apply: a link's target never becomes a file's content.
+        for f in &p.files[..4] {
+            assert!(f.hunks.is_empty(), "{}", f.path());
+            assert_eq!(apply("", f, None).unwrap().0, "", "{}", f.path());
+        }
+        assert_eq!(apply("int a;\n", &p.files[4], None).unwrap().0, "int b;\n", "a regular file is still text");
     }
 
     #[test]

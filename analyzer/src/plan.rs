@@ -1371,6 +1371,15 @@ fn hazards(cx: &mut Ctx<'_>) {
                 format!("a {kind} file changed: the running kernel's configuration and build do not change"),
                 "check that the change does not alter code that is already built",
             ),
+            "symlink" => hazard(
+                cx,
+                "DW1010",
+                Level::Warning,
+                path,
+                1,
+                format!("the patch creates, removes or changes the symbolic link `{path}`: dynwalk does not follow it; nothing is read or written through it"),
+                "check by hand what the link points to: code reached through it is not in this plan",
+            ),
             _ => {}
         }
     }

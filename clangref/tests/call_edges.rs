@@ -50,14 +50,38 @@ call run -> helper 26:15 direct
     assert_eq!(render(&file), expected);
 }
 
+/// Every field survives JSON and back, on fixtures where each field holds a value other
+/// than its default (a field serde skipped, renamed or defaulted would show); the JSON
+/// reads back to the same bytes; and two runs in separate processes print the same bytes,
+/// which read back into the library's own value.
 #[test]
 fn output_is_deterministic_and_round_trips_through_json() {
-    let first = call_edges(&fixture("calls.c"), &args()).expect("libclang-14 must be installed");
-    let second = call_edges(&fixture("calls.c"), &args()).expect("libclang-14 must be installed");
-    assert_eq!(first, second);
-    let json = serde_json::to_string(&first).unwrap();
-    let back: ClangFile = serde_json::from_str(&json).unwrap();
-    assert_eq!(back, first);
+    let calls = call_edges(&fixture("calls.c"), &args()).expect("libclang-14 must be installed");
+    let broken = call_edges(&fixture("broken.c"), &args()).expect("libclang-14 must be installed");
+    assert!(calls.functions.iter().all(|f| !f.name.is_empty() && f.line > 0 && f.col > 0));
+    assert!(calls.calls.iter().any(|c| c.via_macro) && calls.calls.iter().any(|c| c.indirect));
+    assert!(broken.diagnostics_errors > 0 && !broken.errors.is_empty());
+    assert!(broken.errors.iter().all(|e| !e.file.is_empty() && e.line > 0 && e.col > 0 && !e.message.is_empty()));
+    for file in [&calls, &broken] {
+        let json = serde_json::to_string(file).unwrap();
+        let back: ClangFile = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, file);
+        assert_eq!(serde_json::to_string(&back).unwrap(), json, "the same bytes after a round trip");
+    }
+    let v = serde_json::to_value(&calls).unwrap();
+    let keys = |o: &serde_json::Value| o.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&v), ["calls", "diagnostics_errors", "errors", "functions"]);
+    assert_eq!(keys(&v["calls"][0]), ["callee", "caller", "col", "indirect", "line", "via_macro"]);
+    assert_eq!(keys(&v["functions"][0]), ["col", "line", "name"]);
+    assert_eq!(keys(&serde_json::to_value(&broken).unwrap()["errors"][0]), ["col", "file", "line", "message"]);
+
+    let bin = env!("CARGO_BIN_EXE_dynwalk-clangref");
+    let run = || Command::new(bin).arg(fixture("calls.c")).arg("--").arg("-std=gnu11").output().unwrap();
+    let (one, two) = (run(), run());
+    assert_eq!(one.status.code(), Some(0), "{}", String::from_utf8_lossy(&one.stderr));
+    assert_eq!(one.stdout, two.stdout, "two processes print the same bytes");
+    let back: ClangFile = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(back, calls, "the binary's JSON is the library's value");
 }
 
 #[test]

@@ -10,6 +10,8 @@ pub enum CliError {
     NotFound(String),
     /// The patch is not a readable diff.
     BadPatch(String),
+    /// A write would leave its folder or go through a symbolic link (verify refuses).
+    Unsafe(String),
     /// The patch does not apply to the tree.
     NoApply(String),
     /// The plan was made and has error-level hazards.
@@ -31,7 +33,7 @@ impl CliError {
             CliError::Input(_) => 3,
             CliError::NotFound(_) => 4,
             CliError::Cache(_) => 5,
-            CliError::BadPatch(_) => 6,
+            CliError::BadPatch(_) | CliError::Unsafe(_) => 6,
             CliError::NoApply(_) => 7,
             CliError::Hazards(_) => 1,
             CliError::Refused(_) => 8,
@@ -53,6 +55,7 @@ impl std::fmt::Display for CliError {
             CliError::Cache(m) => write!(f, "cache: {m}"),
             CliError::NotFound(m) => write!(f, "not found: {m}"),
             CliError::BadPatch(m) => write!(f, "malformed patch: {m}"),
+            CliError::Unsafe(m) => write!(f, "unsafe write refused: {m}"),
             CliError::NoApply(m) => write!(f, "the patch does not apply: {m}"),
             CliError::Refused(r) if r.starts_with("refused") => write!(f, "runtime {r}"),
             CliError::Refused(r) => write!(f, "runtime refused: {r}"),

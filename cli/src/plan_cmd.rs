@@ -56,6 +56,9 @@ pub struct Planned {
     pub source: Arc<TreeSource>,
     /// Every file the patch touches, patched in memory (nothing is written).
     pub files: Vec<PatchedFile>,
+    /// Symbolic links the patch creates, removes or changes (git mode 120000): never read,
+    /// followed or written; not in `files`.
+    pub links: Vec<(String, patch::Symlink)>,
     pub notes: Vec<patch::ApplyNote>,
     pub subjects: Vec<String>,
     pub cves: Vec<String>,
@@ -99,6 +102,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let mut changes = ChangeSet::default();
     let mut notes = Vec::new();
     let mut files = Vec::new();
+    let mut links = Vec::new();
     let mut new_facts = Vec::new();
     let mut patched = Vec::new();
     // The patched C files, both versions, for the pass that needs the whole change set.
@@ -106,6 +110,12 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     for fp in &parsed.files {
         let path = fp.path().to_string();
         check_path(&path)?;
+        if let Some(link) = &fp.symlink {
+            // A link's target is not text to apply, and the tree's link is not followed.
+            changes.other_files.push((path.clone(), "symlink"));
+            links.push((path.clone(), link.clone()));
+            continue;
+        }
         // `diff -N` writes new files against an empty old file rather than /dev/null.
         let creates = fp.change == FileChange::Add || fp.hunks.iter().all(|h| h.old_start == 0 && h.old_len == 0);
         let old_path = fp.old_path.clone().unwrap_or_else(|| path.clone());
@@ -233,7 +243,7 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let plan = derive_plan(&db, changes, &new_facts, &text, a.depth);
     let mut scope = Scope { total_ms: t0.elapsed().as_millis(), ..scope };
     scope.stats.plan_ms = tq.elapsed().as_millis();
-    Ok(Planned { plan, source, files, notes, subjects: parsed.subjects, cves: parsed.cves, scope })
+    Ok(Planned { plan, source, files, links, notes, subjects: parsed.subjects, cves: parsed.cves, scope })
 }
 
 /// A patch path must stay inside the tree.
@@ -280,7 +290,10 @@ pub fn render(p: &Planned) -> String {
         o.push_str(&format!("variable {}{inf} {}:{}: {}\n", g.name, g.file, g.line, g.change));
     }
     for (f, k) in &plan.changes.other_files {
-        o.push_str(&format!("{k} file {f} changed\n"));
+        match p.links.iter().find(|(l, _)| l == f) {
+            Some((_, link)) => o.push_str(&format!("symlink {f}: the patch {} (not followed)\n", link.describe())),
+            None => o.push_str(&format!("{k} file {f} changed\n")),
+        }
     }
     o.push_str(&format!("\n== redirections ({}) ==\n", plan.redirections.len()));
     for r in &plan.redirections {

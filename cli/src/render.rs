@@ -54,7 +54,11 @@ impl Frames {
 
     fn line(&mut self, file: &str, line: u32) -> Option<&str> {
         let source = &self.source;
+        // A code frame never reads through a link (a patch may change or add one).
         let lines = self.files.entry(file.to_string()).or_insert_with(|| {
+            if source.is_symlink(file) {
+                return Vec::new();
+            }
             source
                 .read(file)
                 .map(|b| String::from_utf8_lossy(&b).lines().map(|l| l.to_string()).collect())

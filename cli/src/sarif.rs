@@ -63,6 +63,12 @@ const RULES: &[(&str, &str, &str, &str)] = &[
         "Plan again with a larger --depth to look further up the callers.",
     ),
     (
+        "DW1010",
+        "symlink-changed",
+        "The patch creates, removes or changes a symbolic link",
+        "Check by hand what the link points to; dynwalk does not follow it.",
+    ),
+    (
         "DW2001",
         "redirect",
         "The function's entry is redirected to a new version",

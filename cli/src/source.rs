@@ -154,6 +154,17 @@ impl TreeSource {
         }
     }
 
+    /// `rel` is a symbolic link in a tree folder (a git tree's links are blobs: reading one
+    /// gives its target and follows nothing).
+    pub fn is_symlink(&self, rel: &str) -> bool {
+        match self {
+            TreeSource::Dir(root) => {
+                std::fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.file_type().is_symlink())
+            }
+            TreeSource::Git(_) => false,
+        }
+    }
+
     pub fn exists(&self, rel: &str) -> bool {
         match self {
             TreeSource::Dir(root) => root.join(rel).is_file(),

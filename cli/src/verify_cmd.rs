@@ -47,6 +47,12 @@ pub fn run(mut a: VerifyArgs) -> Result<(Planned, Report), CliError> {
         CliError::Input("verify needs a kernel .config (--config); none found under /lib/modules/*/build".into())
     })?;
     let planned = plan_cmd::run(&a.plan)?;
+    if let Some((path, link)) = planned.links.first() {
+        return Err(CliError::Unsafe(format!(
+            "{path}: the patch {}; verify does not follow or write symbolic links (nothing is written)",
+            link.describe()
+        )));
+    }
     let (patched, hunks) = patched_files(&planned);
     let req = Request {
         kbuild: KbuildOptions {
@@ -62,7 +68,7 @@ pub fn run(mut a: VerifyArgs) -> Result<(Planned, Report), CliError> {
     };
     let report = dynwalk_verify::verify(&req).map_err(|e| match e {
         VerifyError::Build(m) => CliError::Build(m),
-        VerifyError::Unsafe(m) => CliError::BadPatch(m),
+        VerifyError::Unsafe(m) => CliError::Unsafe(m),
         VerifyError::Io(m) | VerifyError::Object(m) => CliError::Input(m),
     })?;
     Ok((planned, report))

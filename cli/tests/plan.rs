@@ -239,3 +239,57 @@ fn an_added_static_local_is_framed_in_the_patched_text() {
     assert_eq!(frame[1], "  --> mm/reclaimd.c:9:1", "{frame:?}");
     assert!(frame[3].ends_with("static int calls;"), "the frame shows the added line: {frame:?}");
 }
+
+/// Issue 16, item 11: a git diff that creates a symbolic link (`new file mode 120000`) is
+/// a link change, reported as such and never read as a header whose text is the target.
+#[test]
+fn a_new_symlink_is_a_link_change_with_a_hazard_not_a_header() {
+    let o = plan("corpora/patches/mini/symlink-new.diff", &[]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "a warning only: {text}");
+    assert!(text.contains("symlink include/linux/waitq.h: the patch creates a symbolic link to wait.h (not followed)"));
+    assert!(text
+        .contains("warning[DW1010]: the patch creates, removes or changes the symbolic link `include/linux/waitq.h`"));
+    let o = plan("corpora/patches/mini/symlink-new.diff", &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["plan"]["changes"]["other_files"], serde_json::json!([["include/linux/waitq.h", "symlink"]]));
+    let codes: Vec<&str> =
+        v["plan"]["hazards"].as_array().unwrap().iter().map(|h| h["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["DW1010"]);
+    assert_eq!(v["plan"]["changes"]["functions"], serde_json::json!([]), "the target is not parsed as C");
+}
+
+/// A patch that retargets a link the tree has (`index … 120000`): the plan names the old
+/// and new targets, and its code frame does not read the file the link points to.
+#[test]
+fn a_retargeted_symlink_is_not_read_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree, elsewhere) = (dir.path().join("tree"), dir.path().join("elsewhere"));
+    std::fs::create_dir_all(tree.join("kernel")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(tree.join("kernel/a.c"), "int a(void)\n{\n\treturn 1;\n}\n").unwrap();
+    std::fs::write(elsewhere.join("secret.c"), "int secret_line_from_outside;\n").unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("secret.c"), tree.join("kernel/l.c")).unwrap();
+    let old = elsewhere.join("secret.c").display().to_string();
+    let patch = format!(
+        "diff --git a/kernel/l.c b/kernel/l.c\nindex 1111111..2222222 120000\n--- a/kernel/l.c\n+++ b/kernel/l.c\n@@ -1 +1 @@\n-{old}\n\\ No newline at end of file\n+a.c\n\\ No newline at end of file\n"
+    );
+    std::fs::write(dir.path().join("p.diff"), patch).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_dynwalk"))
+        .arg("plan")
+        .arg("--from")
+        .arg(&tree)
+        .arg("--patch")
+        .arg(dir.path().join("p.diff"))
+        .env("DYNWALK_CACHE_DIR", dir.path().join("idx"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains(&format!("symlink kernel/l.c: the patch retargets a symbolic link from {old} to a.c")),
+        "{text}"
+    );
+    assert!(text.contains("warning[DW1010]"), "{text}");
+    assert!(!text.contains("secret_line_from_outside"), "the frame read through the link:\n{text}");
+}

@@ -217,3 +217,43 @@ fn a_function_that_loses_static_clones_its_callers() {
     assert_eq!(clones, vec!["param", "init"]);
     assert!(v["plan"]["clones"][0]["reasons"][0].as_str().unwrap().contains("no longer static"));
 }
+
+/// Issue 16, item 11: a git diff that creates a symbolic link (`new file mode 120000`,
+/// the target as its one line) is a link change, not a file whose text is the target:
+/// verify refuses it before it prepares or writes anything, and never follows it.
+#[test]
+fn a_patch_that_creates_a_symlink_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree, elsewhere, kb) = (dir.path().join("tree"), dir.path().join("elsewhere"), dir.path().join("kb"));
+    std::fs::create_dir_all(tree.join("kernel")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(tree.join("kernel/a.c"), "int a(void)\n{\n\treturn 1;\n}\n").unwrap();
+    let patch = "diff --git a/kernel/a.c b/kernel/a.c\nindex 1111111..2222222 100644\n--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -1,4 +1,4 @@\n int a(void)\n {\n-\treturn 1;\n+\treturn 2;\n }\n\
+diff --git a/kernel/out.c b/kernel/out.c\nnew file mode 120000\nindex 0000000..3333333\n--- /dev/null\n+++ b/kernel/out.c\n@@ -0,0 +1 @@\n+../../elsewhere/x.c\n\\ No newline at end of file\n";
+    std::fs::write(dir.path().join("p.diff"), patch).unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "CONFIG_X86_64=y\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dynwalk"))
+        .arg("verify")
+        .arg("--from")
+        .arg(&tree)
+        .arg("--patch")
+        .arg(dir.path().join("p.diff"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--kbuild")
+        .arg(&kb)
+        .env("DYNWALK_CACHE_DIR", dir.path().join("idx"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("unsafe write refused: kernel/out.c: the patch creates a symbolic link to ../../elsewhere/x.c"),
+        "{err}"
+    );
+    assert!(err.contains("nothing is written"), "{err}");
+    assert!(!kb.exists(), "no kbuild cache was prepared");
+    assert!(std::fs::symlink_metadata(tree.join("kernel/out.c")).is_err(), "nothing in the tree");
+    assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none(), "nothing where the link points");
+}
