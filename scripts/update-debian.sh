@@ -50,6 +50,12 @@ mkdir -p "$WORK/upd"
 echo "update-debian: copying the pristine 6.1.176 tree"
 cp -a "$SRC/linux-6.1.176" "$WORK/tree"
 PATCHES="$SRC/debian/patches"
+# The guest kernel's image, for the jump sites of notrace functions.
+VMLINUX="$WORK/vmlinux-$KVER"
+if [ ! -s "$VMLINUX" ]; then
+  [ -s "$CACHE/vmlinuz-$KVER" ] || { echo "update-debian: no $CACHE/vmlinuz-$KVER (run kmod/guest/run-suite.sh first)" >&2; exit 3; }
+  bash "$WORK/tree/scripts/extract-vmlinux" "$CACHE/vmlinuz-$KVER" > "$VMLINUX.tmp" && mv "$VMLINUX.tmp" "$VMLINUX"
+fi
 echo "update-debian: indexing the tree"
 "$BIN" index "$WORK/tree" --config "$KDIR/.config" --cache-dir "$WORK/cache" | tail -1
 printf 'n\tpatch\texit\tseconds\tresult\tfunctions\tdetail\n' > "$out"
@@ -68,7 +74,7 @@ while read -r p; do
       t0=$(date +%s.%N)
       set +e
       "$BIN" update --fuzz --from "$WORK/tree" --patch "$PATCHES/$p" --name "p$n" -o "$o" \
-        --kdir "$KDIR" --kallsyms "$KALLSYMS" --runtime-symvers kmod/build/Module.symvers \
+        --kdir "$KDIR" --kallsyms "$KALLSYMS" --runtime-symvers kmod/build/Module.symvers --vmlinux "$VMLINUX" \
         --cache-dir "$WORK/cache" > "$log" 2>&1
       code=$?
       set -e
