@@ -6,7 +6,10 @@
 //!   `max_t(unsigned long, a, b)`) becomes one identifier of the same length;
 //! - an iterator macro followed by a statement (`list_for_each_entry(p, h, m) { ... }`)
 //!   becomes `if` plus blanks, so the block parses as the body of an `if`; the extractor
-//!   reads the original bytes and records the macro invocation.
+//!   reads the original bytes and records the macro invocation;
+//! - a macro that ends a `do { ... }` (`} while_each_thread(g, t);`) becomes `while`
+//!   plus blanks: only `while (...)` may follow a do-statement's body, so the macro
+//!   expands to one, and its arguments parse as the condition.
 
 use crate::lex::{Lexer, Tok, Token};
 
@@ -228,13 +231,34 @@ pub fn rewrite(src: &[u8], blanks: &[(usize, usize)]) -> Vec<u8> {
     let mut edits: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut blank_ranges: Vec<(usize, usize)> = Vec::new();
     let mut depth: i32 = 0;
+    // Depths of the `{` that open `do` bodies, innermost last; the token indices of the
+    // macros found closing one.
+    let mut do_bodies: Vec<i32> = Vec::new();
+    let mut do_closers: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < toks.len() {
         let t = toks[i];
         if t.kind == Tok::Punct {
             match text(&t) {
-                b"{" => depth += 1,
-                b"}" => depth -= 1,
+                b"{" => {
+                    depth += 1;
+                    if i > 0 && text(&toks[i - 1]) == b"do" {
+                        do_bodies.push(depth);
+                    }
+                }
+                b"}" => {
+                    if do_bodies.last() == Some(&depth) {
+                        do_bodies.pop();
+                        let closer = toks.get(i + 1).filter(|n| n.kind == Tok::Ident && text(n) != b"while");
+                        if let Some(n) = closer {
+                            let paren = toks.get(i + 2).is_some_and(|p| text(p) == b"(");
+                            if paren && n.end - n.start >= 5 {
+                                do_closers.push(i + 1);
+                            }
+                        }
+                    }
+                    depth -= 1;
+                }
                 b")" if depth == 0 => {
                     if let Some((a, b)) = knr_declarations(&toks, &out, i) {
                         blank_ranges.push((a, b));
@@ -246,6 +270,14 @@ pub fn rewrite(src: &[u8], blanks: &[(usize, usize)]) -> Vec<u8> {
             continue;
         }
         if t.kind != Tok::Ident {
+            i += 1;
+            continue;
+        }
+        if do_closers.last() == Some(&i) {
+            do_closers.pop();
+            let mut rep = b"while".to_vec();
+            rep.resize(t.end - t.start, b' ');
+            edits.push((t.start, rep));
             i += 1;
             continue;
         }
@@ -612,4 +644,16 @@ mod tests {
         assert!(r.contains("if          (i, m)\n g(i);"), "{r}");
         assert!(r.contains("wait_event(q, c);"), "{r}");
     }
+
+    #[test]
+    fn a_macro_closing_a_do_body_becomes_while() {
+        let src = "void f(void)\n{\n\tdo {\n\t\tg(t);\n\t} while_each_thread(current, t);\n\th();\n}\n";
+        let out = String::from_utf8(rewrite(src.as_bytes(), &[])).unwrap();
+        assert_eq!(out.len(), src.len());
+        assert!(out.contains("} while            (current, t);"), "{out}");
+        // A real `while` and a short macro are left alone; so is a block that is no do body.
+        let src = "void f(void)\n{\n\tdo { g(); } while (x);\n\tif (y) { g(); } each_x(y);\n}\n";
+        assert_eq!(rewrite(src.as_bytes(), &[]), src.as_bytes());
+    }
 }
+
