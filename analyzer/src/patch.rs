@@ -392,13 +392,10 @@ pub fn apply(original: &str, fp: &FilePatch, fuzz: Option<Fuzz>) -> Result<(Stri
             });
         };
         let fuzz_used = trim_front.max(trim_back);
-        if at != want || fuzz_used > 0 {
-            notes.push(ApplyNote {
-                file: fp.path().to_string(),
-                hunk: k + 1,
-                offset: at as isize - want as isize,
-                fuzz: fuzz_used,
-            });
+        // The hunk's own first line sits `trim_front` lines before the part that matched.
+        let moved = at as isize - trim_front as isize - want as isize;
+        if moved != 0 || fuzz_used > 0 {
+            notes.push(ApplyNote { file: fp.path().to_string(), hunk: k + 1, offset: moved, fuzz: fuzz_used });
         }
         let old_used = old.len() - trim_front - trim_back;
         let new_used: Vec<String> = new[trim_front.min(new.len())..new.len() - trim_back.min(new.len())]
@@ -406,7 +403,7 @@ pub fn apply(original: &str, fp: &FilePatch, fuzz: Option<Fuzz>) -> Result<(Stri
             .map(|s| s.to_string())
             .collect();
         lines.splice(at..at + old_used, new_used.iter().cloned());
-        shift += new_used.len() as isize - old_used as isize + (at as isize - want as isize);
+        shift += new_used.len() as isize - old_used as isize + moved;
     }
     let mut out = lines.join("\n");
     if ends_nl && !lines.is_empty() {

@@ -656,4 +656,3 @@ mod tests {
         assert_eq!(rewrite(src.as_bytes(), &[]), src.as_bytes());
     }
 }
-

@@ -98,7 +98,9 @@ pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let parsed = patch::parse(&text, a.strip).map_err(|e| CliError::BadPatch(format!("{}: {e}", a.patch)))?;
     let source = Arc::new(TreeSource::open(&a.load.tree, a.load.repo.as_deref())?);
     let config = a.load.config.as_deref().map(crate::load::read_config).transpose()?;
-    let fuzz = a.fuzz.then_some(Fuzz { max_offset: usize::MAX, max_fuzz: 2 });
+    // As patch(1): a hunk found at another line applies with a note; ignoring context
+    // lines (fuzz) only when asked.
+    let fuzz = Some(Fuzz { max_offset: usize::MAX, max_fuzz: if a.fuzz { 2 } else { 0 } });
     let mut changes = ChangeSet::default();
     let mut notes = Vec::new();
     let mut files = Vec::new();

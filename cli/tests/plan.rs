@@ -111,17 +111,26 @@ fn a_patch_that_does_not_apply_is_refused_naming_file_hunk_and_line() {
 }
 
 #[test]
-fn fuzz_applies_a_shifted_patch_and_reports_the_offset() {
+fn a_shifted_hunk_applies_at_its_offset_as_with_patch1_and_fuzz_needs_asking() {
+    // patch(1) applies a hunk found a few lines away without any option, and says so.
     let text = std::fs::read_to_string(root().join("corpora/patches/mini/shrink-caches.diff")).unwrap();
     let shifted = text.replace("@@ -7,7 +7,7 @@", "@@ -10,7 +10,7 @@");
     assert_ne!(text, shifted, "the fixture's hunk header moved");
     let f = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(f.path(), shifted).unwrap();
+    std::fs::write(f.path(), &shifted).unwrap();
     let o = plan(f.path().to_str().unwrap(), &[]);
-    assert_eq!(o.status.code(), Some(7));
-    let o = plan(f.path().to_str().unwrap(), &["--fuzz"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("note: mm/vmscan.c hunk #1 applied with offset -3 and fuzz 0"));
+    // A context line that differs needs fuzz: refused unless asked.
+    let fuzzy = shifted.replace(" static int kswapd_balance(void)", " static int kswapd_balance_renamed(void)");
+    assert_ne!(fuzzy, shifted);
+    std::fs::write(f.path(), &fuzzy).unwrap();
+    let o = plan(f.path().to_str().unwrap(), &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty());
+    let o = plan(f.path().to_str().unwrap(), &["--fuzz"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("note: mm/vmscan.c hunk #1 applied with offset -3 and fuzz 1"));
 }
 
 #[test]
