@@ -35,6 +35,12 @@ pub struct FilePatch {
     /// is empty, the link's target is never text to apply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub symlink: Option<Symlink>,
+    /// A traditional (non-git) section's candidate file names, after `-p`, in patch(1)'s
+    /// order: old, new (or, when neither names a file, a preceding `Index:` line's);
+    /// `/dev/null` and names with too few slashes for `-p` left out. [`FilePatch::resolve_names`] picks one as patch(1)
+    /// does (`--- lib/string.c.orig` / `+++ lib/string.c` patches `lib/string.c`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 /// Git's file mode of a symbolic link.
@@ -101,6 +107,71 @@ impl FilePatch {
     pub fn path(&self) -> &str {
         self.new_path.as_deref().or(self.old_path.as_deref()).unwrap_or("")
     }
+
+    /// Settles a traditional section's file the way GNU patch does (its manual, "Finding
+    /// file names"): among the candidate names that exist (`exists` asks the tree), the
+    /// best; if none exists and the section creates a file, the best of all; else the
+    /// names are left as the headers give them (and the caller reports the missing file).
+    /// Best: fewest path components, then shortest base name, then shortest name, then
+    /// first in (old, new, index) order. A traditional diff has no renames: the chosen
+    /// name is both the old and the new path (or the only one, for a creation or removal).
+    /// False when the section has candidates and none is chosen (patch(1) would ask).
+    pub fn resolve_names(&mut self, exists: &dyn Fn(&str) -> bool) -> bool {
+        if self.names.is_empty() {
+            return true;
+        }
+        let present: Vec<&String> = self.names.iter().filter(|n| exists(n)).collect();
+        let creates = self.change == FileChange::Add || self.hunks.iter().all(|h| h.old_start == 0 && h.old_len == 0);
+        let chosen = match best(&present) {
+            Some(n) => n.clone(),
+            None if creates => match best(&self.names.iter().collect::<Vec<_>>()) {
+                Some(n) => n.clone(),
+                None => return false,
+            },
+            None => return false,
+        };
+        match self.change {
+            FileChange::Add => self.new_path = Some(chosen),
+            FileChange::Delete => self.old_path = Some(chosen),
+            _ => {
+                self.old_path = Some(chosen.clone());
+                self.new_path = Some(chosen);
+                self.change = FileChange::Modify;
+            }
+        }
+        true
+    }
+}
+
+/// GNU patch's best of several names (its `best_name`): the names with the fewest
+/// prefix components, of those the shortest base name, of those the shortest, then the
+/// first. As patch(1) computes it, in one pass whose minimums only fall: a later name
+/// with fewer components but a longer base name than an earlier one leaves no name
+/// meeting all three minimums, and then there is no best (patch(1) finds no file).
+fn best<'a>(names: &[&'a String]) -> Option<&'a String> {
+    let key = |n: &String| {
+        let prefix = n.trim_start_matches('/').trim_end_matches('/');
+        let comps = prefix.split('/').filter(|c| !c.is_empty()).count().saturating_sub(1);
+        let base = prefix.rsplit('/').next().unwrap_or(prefix).len();
+        (comps, base, n.len())
+    };
+    let (mut cmin, mut bmin, mut lmin) = (usize::MAX, usize::MAX, usize::MAX);
+    for &n in names {
+        let (c, b, l) = key(n);
+        if cmin < c {
+            continue;
+        }
+        cmin = c;
+        if bmin < b {
+            continue;
+        }
+        bmin = b;
+        if lmin < l {
+            continue;
+        }
+        lmin = l;
+    }
+    names.iter().copied().find(|n| key(n) == (cmin, bmin, lmin))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -175,6 +246,14 @@ pub struct ApplyNote {
     pub fuzz: usize,
 }
 
+/// `strip_path` for patch(1)'s candidate names: a name with fewer slashes than `-p`
+/// asks for is no candidate.
+fn strip_exact(p: &str, strip: usize) -> Option<String> {
+    let p = p.split('\t').next().unwrap_or(p).trim();
+    let slashes = p.matches('/').count();
+    (slashes >= strip && !p.is_empty() && p != "/dev/null").then(|| strip_path(p, strip))
+}
+
 fn strip_path(p: &str, strip: usize) -> String {
     let p = p.split('\t').next().unwrap_or(p).trim();
     let mut rest = p;
@@ -206,6 +285,8 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
     }
     let mut cur: Option<FilePatch> = None;
     let mut modes: Modes = (None, None);
+    // The last `Index:` line of the leading text before a traditional section.
+    let mut index: Option<String> = None;
     let mut i = 0;
     while i < lines.len() {
         let l = lines[i];
@@ -218,6 +299,9 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
                 patch.cves.push(w.to_string());
             }
         }
+        if let Some(rest) = l.strip_prefix("Index: ") {
+            index = strip_exact(rest, strip);
+        }
         if let Some(rest) = l.strip_prefix("diff --git ") {
             finish(&mut cur, std::mem::take(&mut modes), &mut patch);
             let (a, b) = split_git_paths(rest)
@@ -229,6 +313,7 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
                 hunks: vec![],
                 patch_line: lineno,
                 symlink: None,
+                names: Vec::new(),
             });
         } else if let Some(m) = l.strip_prefix("new file mode") {
             if let Some(f) = cur.as_mut() {
@@ -273,6 +358,7 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
                     hunks: vec![],
                     patch_line: lineno,
                     symlink: None,
+                    names: Vec::new(),
                 });
             }
             let f = cur.as_mut().expect("set just above");
@@ -281,9 +367,21 @@ pub fn parse(text: &str, strip: usize) -> Result<Patch, PatchError> {
             f.change = match (&f.old_path, &f.new_path) {
                 (None, Some(_)) => FileChange::Add,
                 (Some(_), None) => FileChange::Delete,
-                (Some(a), Some(b)) if a != b => FileChange::Rename,
+                // Only git diffs express renames; two names in a traditional header are
+                // candidates for one file (`x.c.orig` and `x.c`).
+                (Some(a), Some(b)) if a != b && in_git => FileChange::Rename,
                 _ => f.change,
             };
+            if !in_git {
+                // An `Index:` name counts only when the headers name no file (GNU patch
+                // outside POSIX mode).
+                let index = index.take();
+                f.names = [strip_exact(old, strip), strip_exact(new, strip)].into_iter().flatten().collect();
+                f.names.dedup();
+                if f.names.is_empty() {
+                    f.names.extend(index);
+                }
+            }
             i += 2;
             continue;
         } else if l.starts_with("@@ ") {

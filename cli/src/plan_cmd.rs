@@ -95,8 +95,20 @@ fn object_config(source: &TreeSource, config: &Config, path: &str) -> Config {
 pub fn run(a: &PlanArgs) -> Result<Planned, CliError> {
     let t0 = std::time::Instant::now();
     let text = read_patch(&a.patch)?;
-    let parsed = patch::parse(&text, a.strip).map_err(|e| CliError::BadPatch(format!("{}: {e}", a.patch)))?;
+    let mut parsed = patch::parse(&text, a.strip).map_err(|e| CliError::BadPatch(format!("{}: {e}", a.patch)))?;
     let source = Arc::new(TreeSource::open(&a.load.tree, a.load.repo.as_deref())?);
+    // Traditional diffs name backups (`x.c.orig`, `x.c~`): the file is chosen by which
+    // of the header's names the tree has, as patch(1) chooses.
+    for fp in &mut parsed.files {
+        if !fp.resolve_names(&|p: &str| source.exists(p)) {
+            return Err(CliError::NoApply(format!(
+                "patch line {}: none of the names the header gives ({}) is a file of the tree that patch(1) would \
+                 choose; check --from and -p",
+                fp.patch_line,
+                fp.names.join(", ")
+            )));
+        }
+    }
     let config = a.load.config.as_deref().map(crate::load::read_config).transpose()?;
     // As patch(1): a hunk found at another line applies with a note; ignoring context
     // lines (fuzz) only when asked.

@@ -134,6 +134,32 @@ fn a_shifted_hunk_applies_at_its_offset_as_with_patch1_and_fuzz_needs_asking() {
 }
 
 #[test]
+fn backup_names_in_the_headers_patch_the_file_the_tree_has() {
+    // 2.4-era patches: `--- linux-2.4.20/mm/vmscan.c.orig` / `+++ linux/mm/vmscan.c`.
+    let text = std::fs::read_to_string(root().join("corpora/patches/mini/shrink-caches.diff")).unwrap();
+    let backup = text
+        .replace("--- a/mm/vmscan.c", "--- linux-2.4.20/mm/vmscan.c.orig")
+        .replace("+++ b/mm/vmscan.c", "+++ linux/mm/vmscan.c");
+    assert_ne!(text, backup);
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), &backup).unwrap();
+    let o = plan(f.path().to_str().unwrap(), &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["plan"]["redirections"][0]["place"]["function"], "shrink_caches");
+    // Names the tree has none of: refused, naming them.
+    let none = backup.replace("linux/mm/vmscan.c", "linux/mm/vmscan2.c");
+    std::fs::write(f.path(), &none).unwrap();
+    let o = plan(f.path().to_str().unwrap(), &[]);
+    assert_eq!(o.status.code(), Some(7));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("mm/vmscan.c.orig, mm/vmscan2.c"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
 fn malformed_patches_and_stdin() {
     let o = plan("corpora/patches/mini/malformed.diff", &[]);
     assert_eq!(o.status.code(), Some(6));
