@@ -283,6 +283,7 @@ impl<'a> Extractor<'a> {
             let mut attrs = self.attrs(n, body.start_byte());
             if self.src[n.start_byte()..].starts_with(b"SYSCALL_DEFINE")
                 || self.src[n.start_byte()..].starts_with(b"COMPAT_SYSCALL_DEFINE")
+                || self.src[n.start_byte()..].starts_with(b"SYSCALL32_DEFINE")
             {
                 attrs |= FnAttrs::ASMLINKAGE | FnAttrs::SYSCALL;
             }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the facts encoding; bump on any change of these types (the on-disk cache
 /// refuses entries of another version and re-extracts them).
-pub const FACTS_VERSION: u32 = 9;
+pub const FACTS_VERSION: u32 = 10;
 
 /// Index into [`FileFacts::names`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

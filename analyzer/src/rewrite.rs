@@ -378,12 +378,17 @@ fn knr_declarations(toks: &[Token], s: &[u8], close: usize) -> Option<(usize, us
     (saw_decl && j < toks.len()).then(|| (toks[close + 1].start, toks[j - 1].end))
 }
 
-/// `SYSCALL_DEFINEn` defines `sys_<name>`, `COMPAT_SYSCALL_DEFINEn` `compat_sys_<name>`.
+/// `SYSCALL_DEFINEn` defines `sys_<name>`, `COMPAT_SYSCALL_DEFINEn` `compat_sys_<name>`;
+/// `SYSCALL32_DEFINEn` (include/linux/syscalls.h) is `COMPAT_SYSCALL_DEFINEn` where
+/// `CONFIG_COMPAT` is set — the only case that compiles it on a 64-bit kernel (its users
+/// sit under `#if defined(CONFIG_ARCH_SPLIT_ARG64) || defined(CONFIG_COMPAT)`).
 fn syscall_prefix(word: &str) -> Option<&'static str> {
     let digit = |rest: &str| rest.len() == 1 && rest.as_bytes()[0].is_ascii_digit();
     if word.strip_prefix("SYSCALL_DEFINE").is_some_and(digit) {
         Some("sys_")
-    } else if word.strip_prefix("COMPAT_SYSCALL_DEFINE").is_some_and(digit) {
+    } else if word.strip_prefix("COMPAT_SYSCALL_DEFINE").is_some_and(digit)
+        || word.strip_prefix("SYSCALL32_DEFINE").is_some_and(digit)
+    {
         Some("compat_sys_")
     } else {
         None
@@ -654,5 +659,11 @@ mod tests {
         // A real `while` and a short macro are left alone; so is a block that is no do body.
         let src = "void f(void)\n{\n\tdo { g(); } while (x);\n\tif (y) { g(); } each_x(y);\n}\n";
         assert_eq!(rewrite(src.as_bytes(), &[]), src.as_bytes());
+    }
+
+    #[test]
+    fn syscall32_definitions_are_compat_syscalls() {
+        let s = "SYSCALL32_DEFINE2(fanotify_x, int, fd, unsigned int, flags)\n{";
+        assert!(rw(s).starts_with("long compat_sys_fanotify_x(int fd, unsigned int flags)"), "{}", rw(s));
     }
 }
