@@ -1122,15 +1122,97 @@ fn type_plans(cx: &mut Ctx<'_>, new_files: &[NewFile]) {
     }
 }
 
-fn is_blocking_loop(body: &[u8]) -> bool {
+/// A function's loop around a blocking call, by how it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BlockingLoop {
+    /// No way out (`for (;;)`/`while (1)` without `break`, `return` or `goto` in its
+    /// body, or `while (!kthread_should_stop())`): it never returns.
+    Forever,
+    /// A `for (;;)`/`while (1)` its body can leave: it returns once its wait ends, but a
+    /// task may sleep inside as long as nothing wakes it (a stopped or traced task in a
+    /// signal-delivery loop).
+    MayBlock,
+}
+
+fn blocking_loop(body: &[u8]) -> Option<BlockingLoop> {
     let toks: Vec<&[u8]> =
         Lexer::new(body).filter(|t| t.kind != Tok::Directive).map(|t| &body[t.start..t.end]).collect();
-    let has_loop = toks.windows(5).any(|w| w == [&b"for"[..], b"(", b";", b";", b")"])
-        || toks
-            .windows(4)
-            .any(|w| w[0] == b"while" && w[1] == b"(" && (w[2] == b"1" || w[2] == b"true") && w[3] == b")")
-        || toks.windows(4).any(|w| w[0] == b"while" && w[1] == b"(" && w[2] == b"!" && w[3] == b"kthread_should_stop");
-    has_loop && toks.iter().any(|t| BLOCKING.iter().any(|b| b.as_bytes() == *t))
+    if !toks.iter().any(|t| BLOCKING.iter().any(|b| b.as_bytes() == *t)) {
+        return None;
+    }
+    if toks.windows(4).any(|w| w[0] == b"while" && w[1] == b"(" && w[2] == b"!" && w[3] == b"kthread_should_stop") {
+        return Some(BlockingLoop::Forever);
+    }
+    // Where each endless loop's body starts: the token after `for (;;)` or `while (1)`.
+    let mut starts = Vec::new();
+    for i in 0..toks.len() {
+        if toks[i..].starts_with(&[&b"for"[..], b"(", b";", b";", b")"]) {
+            starts.push(i + 5);
+        } else if toks[i..].len() >= 4
+            && toks[i] == b"while"
+            && toks[i + 1] == b"("
+            && (toks[i + 2] == b"1" || toks[i + 2] == b"true")
+            && toks[i + 3] == b")"
+            // `} while (1);` ends a do-loop: its body is before it.
+            && !(i > 0 && toks[i - 1] == b"}" && toks.get(i + 4) == Some(&&b";"[..]))
+        {
+            starts.push(i + 4);
+        }
+    }
+    if starts.is_empty() {
+        return None;
+    }
+    if starts.iter().any(|&s| !loop_can_exit(&toks, s)) {
+        Some(BlockingLoop::Forever)
+    } else {
+        Some(BlockingLoop::MayBlock)
+    }
+}
+
+/// Whether the loop body starting at token `s` has a way out: a `return` or `goto`, or a
+/// `break` that is not inside a nested loop or `switch`. A body that is not a block is
+/// one statement: it leaves only through those words too. (A `goto` is taken as an exit
+/// although its label may lie inside the loop: the output calls the result a heuristic.)
+fn loop_can_exit(toks: &[&[u8]], s: usize) -> bool {
+    if toks.get(s) != Some(&&b"{"[..]) {
+        let end = toks[s..].iter().position(|t| *t == b";").map_or(toks.len(), |e| s + e);
+        return toks[s..end].iter().any(|t| matches!(*t, b"return" | b"goto" | b"break"));
+    }
+    // Braces of nested loops and switches: a `break` inside them leaves only them.
+    let mut depth = 0usize;
+    let mut nested: Vec<usize> = Vec::new();
+    let mut pending = false;
+    let mut parens = 0usize;
+    for (k, t) in toks[s..].iter().enumerate() {
+        match *t {
+            b"(" => parens += 1,
+            b")" => parens = parens.saturating_sub(1),
+            b"{" => {
+                depth += 1;
+                if pending {
+                    nested.push(depth);
+                    pending = false;
+                }
+            }
+            b"}" => {
+                if nested.last() == Some(&depth) {
+                    nested.pop();
+                }
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return false;
+                }
+            }
+            b"for" | b"while" | b"do" | b"switch" if k > 0 => pending = true,
+            // A statement ends: a loop keyword without a block governs one statement.
+            // (The `;`s of a `for (...)` header are not ends.)
+            b";" if parens == 0 => pending = false,
+            b"return" | b"goto" => return true,
+            b"break" if nested.is_empty() => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 fn quiescence(cx: &mut Ctx<'_>) {
@@ -1204,8 +1286,8 @@ fn quiescence(cx: &mut Ctx<'_>) {
         let body = facts.functions[node.func as usize].body;
         let loops = text
             .as_ref()
-            .is_some_and(|t| is_blocking_loop(&t[(body.0 as usize).min(t.len())..(body.1 as usize).min(t.len())]));
-        if !is_thread && !loops {
+            .and_then(|t| blocking_loop(&t[(body.0 as usize).min(t.len())..(body.1 as usize).min(t.len())]));
+        if !is_thread && loops.is_none() {
             continue;
         }
         let mut path = vec![p.function.clone()];
@@ -1215,11 +1297,18 @@ fn quiescence(cx: &mut Ctx<'_>) {
             cur = *next;
         }
         let why = match (is_thread, loops) {
-            (true, true) => "a kernel thread's body, looping forever around a blocking call",
-            (true, false) => "a kernel thread's body",
+            (true, Some(BlockingLoop::Forever)) => "a kernel thread's body, looping forever around a blocking call",
+            (true, _) => "a kernel thread's body",
+            (false, Some(BlockingLoop::MayBlock)) => {
+                "may block indefinitely: a loop around a blocking call that it can leave (break, return or goto: \
+                 a heuristic), where a stopped or traced task may sleep as long as nothing wakes it"
+            }
             _ => "loops forever around a blocking call",
         };
-        let needs = if changed.contains(&p.function) { "loop-extraction" } else { "adaptive-cloning" };
+        // A loop that never returns must be cut out of a function being replaced; one that
+        // may block ends once its task wakes: the invocation finishes in the old version.
+        let never_returns = is_thread || loops == Some(BlockingLoop::Forever);
+        let needs = if changed.contains(&p.function) && never_returns { "loop-extraction" } else { "adaptive-cloning" };
         found.push(NeverQuiescent { place: p, why: why.to_string(), needs, path });
     }
     found.sort_by(|a, b| (&a.place.file, a.place.line).cmp(&(&b.place.file, b.place.line)));
@@ -1487,5 +1576,21 @@ mod tests {
         // 2.4 and pre-4.17 kernels keep the name; so does a function that is no syscall.
         assert_eq!(v("sys_newuname", false, &Config::parse("CONFIG_X86=y\n")), None);
         assert_eq!(v("ksys_read", false, &x86), None);
+    }
+
+    #[test]
+    fn loops_that_end_are_not_endless() {
+        let kinds = |src: &str| blocking_loop(src.as_bytes());
+        assert_eq!(kinds("{ for (;;) { work(); schedule(); } }"), Some(BlockingLoop::Forever));
+        assert_eq!(kinds("{ while (1) { if (x) break; schedule(); } }"), Some(BlockingLoop::MayBlock));
+        assert_eq!(kinds("{ for (;;) { if (!sig) return 0; schedule(); } }"), Some(BlockingLoop::MayBlock));
+        // A break that leaves only an inner switch or loop is no way out.
+        assert_eq!(
+            kinds("{ for (;;) { switch (s) { case 1: break; } for (i = 0; i < 3; i++) { break; } schedule(); } }"),
+            Some(BlockingLoop::Forever)
+        );
+        assert_eq!(kinds("{ while (!kthread_should_stop()) { schedule(); } }"), Some(BlockingLoop::Forever));
+        assert_eq!(kinds("{ for (;;) { x++; } }"), None, "no blocking call");
+        assert_eq!(kinds("{ do { schedule(); } while (1); }"), None, "a do-loop's trailing while is not read");
     }
 }

@@ -160,6 +160,40 @@ fn backup_names_in_the_headers_patch_the_file_the_tree_has() {
 }
 
 #[test]
+fn a_loop_its_body_can_leave_may_block_but_returns() {
+    // A signal-delivery style loop (2.4's do_signal): `for (;;)` around a sleep, left by
+    // `return` or `break`. It returns once its task wakes: not a kernel thread's endless
+    // loop, and a replaced function with it needs no loop extraction.
+    let tree = tempfile::tempdir().unwrap();
+    let k = tree.path().join("kernel");
+    std::fs::create_dir_all(&k).unwrap();
+    let src = "int pending;\nvoid schedule(void);\nint deliver(int s)\n{\n\treturn s + 1;\n}\n\
+               int do_signal(int s)\n{\n\tfor (;;) {\n\t\tif (!pending)\n\t\t\treturn 0;\n\
+               \t\tif (deliver(s))\n\t\t\tbreak;\n\t\tschedule();\n\t}\n\treturn 1;\n}\n";
+    std::fs::write(k.join("signal.c"), src).unwrap();
+    let patch = "--- a/kernel/signal.c\n+++ b/kernel/signal.c\n@@ -3,4 +3,4 @@\n int deliver(int s)\n {\n-\treturn s + 1;\n+\treturn s + 2;\n }\n";
+    let pf = tree.path().join("p.diff");
+    std::fs::write(&pf, patch).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_dynwalk"))
+        .args(["plan", "--format", "json", "--from"])
+        .arg(tree.path())
+        .arg("--patch")
+        .arg(&pf)
+        .env("DYNWALK_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let nq = v["plan"]["quiescence"]["never_quiescent"].as_array().unwrap();
+    let ds = nq.iter().find(|n| n["place"]["function"] == "do_signal").expect("do_signal is reported");
+    let why = ds["why"].as_str().unwrap();
+    assert!(why.starts_with("may block indefinitely"), "{why}");
+    assert!(!why.contains("forever"), "{why}");
+    assert_eq!(ds["needs"], "adaptive-cloning");
+}
+
+#[test]
 fn malformed_patches_and_stdin() {
     let o = plan("corpora/patches/mini/malformed.diff", &[]);
     assert_eq!(o.status.code(), Some(6));
