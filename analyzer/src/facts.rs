@@ -372,6 +372,13 @@ impl FileFacts {
     pub fn name(&self, s: Sym) -> &str {
         &self.names[s.0 as usize]
     }
+
+    /// `f` takes no parameters (`f(void)`, `f()`, `SYSCALL_DEFINE0`).
+    pub fn takes_no_args(&self, f: &Function) -> bool {
+        f.params
+            .iter()
+            .all(|(p, t)| matches!(self.name(*p).trim(), "" | "void") && matches!(self.name(*t).trim(), "" | "void"))
+    }
 }
 
 /// Counts of a set of facts, as printed by `dynwalk index`.

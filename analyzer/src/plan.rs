@@ -347,10 +347,7 @@ impl Ctx<'_> {
         let g = call_graph(self.db, self.db.workspace());
         let node = g.graph[n];
         let facts = file_facts(self.db, self.db.files()[node.file as usize]);
-        let f = &facts.functions[node.func as usize];
-        f.params
-            .iter()
-            .all(|(p, t)| matches!(facts.name(*p).trim(), "" | "void") && matches!(facts.name(*t).trim(), "" | "void"))
+        facts.takes_no_args(&facts.functions[node.func as usize])
     }
 
     fn attrs_of(&self, n: NodeIndex) -> FnAttrs {

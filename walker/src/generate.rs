@@ -136,19 +136,16 @@ fn retarget_inlined(inp: &Input, cx: &FileCtx, wanted: Vec<Want>, notes: &mut Ve
     want.into_values().collect()
 }
 
-/// The symbols the target's build emits for the syscall `name` (its arch stubs): the
-/// plan's, or, for a caller the walker itself chose to replace, the same rule applied.
-fn syscall_stubs(inp: &Input, cx: &FileCtx, wanted: &[Want], name: &str) -> Option<Vec<String>> {
-    let w = wanted.iter().find(|w| w.name == name)?;
-    if !w.symbols.is_empty() {
-        return Some(w.symbols.clone());
+/// Fills in the symbols the target's build emits for each syscall to replace (its arch
+/// stubs): the plan gives them; for a caller the walker itself chose to replace (an
+/// inlined helper's), the plan's rule is applied here. Left empty when unknown.
+fn fill_syscall_stubs(inp: &Input, cx: &FileCtx, wanted: &mut [Want]) {
+    for w in wanted.iter_mut().filter(|w| w.symbols.is_empty()) {
+        let Some(f) = cx.func(&w.name).filter(|f| f.attrs.has(FnAttrs::SYSCALL)) else { continue };
+        let Some(config) = inp.config else { continue };
+        let zero = cx.facts.takes_no_args(f);
+        w.symbols = dynwalk_analyzer::plan::syscall_entry_symbols(&w.name, zero, config).unwrap_or_default();
     }
-    let f = cx.func(name)?;
-    let zero = f.params.iter().all(|(p, t)| {
-        matches!(cx.facts.name(*p).trim(), "" | "void") && matches!(cx.facts.name(*t).trim(), "" | "void")
-    });
-    let s = dynwalk_analyzer::plan::syscall_entry_symbols(name, zero, inp.config?)?;
-    (!s.is_empty()).then_some(s)
 }
 
 /// The module's own stub for the kernel's stub `symbol` of syscall `function`: the
@@ -480,7 +477,8 @@ pub(crate) fn generate_file(
         })
         .cloned()
         .collect();
-    let kept = retarget_inlined(inp, &cx, kept, &mut skipped_notes);
+    let mut kept = retarget_inlined(inp, &cx, kept, &mut skipped_notes);
+    fill_syscall_stubs(inp, &cx, &mut kept);
     let wanted = &kept[..];
     if wanted.is_empty() {
         return Some(FileOut::empty(skipped_notes));
@@ -501,7 +499,7 @@ pub(crate) fn generate_file(
             Some(f) => {
                 let at = f.name_pos.offset as usize;
                 if f.attrs.has(FnAttrs::SYSCALL) {
-                    if syscall_stubs(inp, &cx, wanted, v).is_none() {
+                    if wanted.iter().any(|w| w.name == *v && w.symbols.is_empty()) {
                         refuse(
                             refusals,
                             "DW3002",
@@ -863,7 +861,7 @@ fn emit(
     let _ = writeln!(s, "\n/* ---- the versions' entries ---- */");
     for w in wanted {
         let Some(f) = cx.func(&w.name) else { continue };
-        match syscall_stubs(inp, cx, wanted, &w.name).filter(|_| f.attrs.has(FnAttrs::SYSCALL)) {
+        match f.attrs.has(FnAttrs::SYSCALL).then_some(&w.symbols) {
             Some(stubs) => {
                 for st in stubs {
                     let _ = writeln!(s, "noinline long dw_ver__{st}(const struct pt_regs *regs);");
@@ -895,10 +893,10 @@ fn emit(
     let _ = writeln!(s, "\n/* ---- part 4: the new versions ---- */");
     let mut versions = Vec::new();
     let mut metadata_off = false;
-    for Want { name: n, kind, reason, .. } in wanted {
+    for Want { name: n, kind, reason, symbols: stubs } in wanted {
         let Some(f) = cx.func(n) else { continue };
         if f.attrs.has(FnAttrs::SYSCALL) {
-            let (Some(stubs), Some(h)) = (syscall_stubs(inp, cx, wanted, n), syscall_head(text, f)) else { continue };
+            let Some(h) = syscall_head(text, f) else { continue };
             if !metadata_off {
                 // The kernel keeps the syscall's trace metadata; a second copy in the
                 // module would register events for a syscall number it does not have.
@@ -913,7 +911,7 @@ fn emit(
             let _ = writeln!(s, "#line {} \"{path}\"", line_of(text.as_bytes(), a));
             s.push_str(&rename(&body, &renames));
             s.push_str("\n\n");
-            for st in &stubs {
+            for st in stubs {
                 let own = module_stub(st, n);
                 let _ = writeln!(s, "static atomic_long_t dw_active__{st};");
                 let _ = writeln!(s, "noinline long dw_ver__{st}(const struct pt_regs *regs)\n{{\n\tlong r__;\n");

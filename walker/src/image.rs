@@ -13,11 +13,10 @@ use iced_x86::{Decoder, DecoderOptions, FlowControl};
 use object::{Object, ObjectSection, ObjectSymbol};
 
 use crate::ksyms::KernelSymbols;
-
-/// The length of the jump the runtime writes (`jmp rel32`).
-pub const JMP_LEN: usize = 5;
-/// The most bytes a description records as expected at a site.
-pub const MAX_EXPECTED: usize = 16;
+/// The jump the runtime writes (`jmp rel32`), and the most bytes a description records
+/// as expected at a site: the runtime's own limits.
+pub use dynwalk_kmod::check::JMP_LEN;
+pub use dynwalk_kmod::wire::MAX_EXPECTED;
 /// The most bytes of one function read for the branch check (larger functions are
 /// checked over this prefix only, and the lowering says so).
 const MAX_SCAN: u64 = 64 * 1024;
@@ -36,9 +35,6 @@ pub struct JmpSite {
     pub boundary: usize,
     /// What the runtime must find at the entry (the first `boundary` bytes, at most 16).
     pub expected: Vec<u8>,
-    /// Bytes of the function scanned for branches (less than its size when capped).
-    pub scanned: usize,
-    pub size: u64,
 }
 
 impl KernelImage {
@@ -85,9 +81,7 @@ impl KernelImage {
         let code = self
             .bytes(img, scan)
             .ok_or(format!("`{name}` ({size} bytes at image address {img:#x}) is not in the image's text"))?;
-        let mut site = check_jmp_site(code, img)?;
-        site.size = size;
-        Ok(site)
+        check_jmp_site(code, img)
     }
 }
 
@@ -142,12 +136,7 @@ pub fn check_jmp_site(code: &[u8], ip: u64) -> Result<JmpSite, String> {
             t - ip
         ));
     }
-    Ok(JmpSite {
-        boundary,
-        expected: code[..boundary.min(MAX_EXPECTED)].to_vec(),
-        scanned: code.len(),
-        size: code.len() as u64,
-    })
+    Ok(JmpSite { boundary, expected: code[..boundary.min(MAX_EXPECTED)].to_vec() })
 }
 
 #[cfg(test)]

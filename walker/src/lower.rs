@@ -12,8 +12,8 @@ use crate::image::KernelImage;
 use crate::ksyms::{KernelSymbols, Located};
 use crate::{Manifest, Refusal};
 
-/// The 5-byte NOP ftrace leaves at an fentry site of a running kernel.
-pub const FENTRY_NOP: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+/// The 5-byte NOP ftrace leaves at an fentry site of a running kernel (the runtime's).
+pub use dynwalk_kmod::check::NOP5 as FENTRY_NOP;
 
 /// Functions and groups one description can carry (version 2, the runtime's limits).
 pub use dynwalk_kmod::wire::{MAX_FUNCS, MAX_GROUPS};
