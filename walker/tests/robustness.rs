@@ -48,6 +48,20 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     v
 }
 
+/// An ELF file with a few bytes changed, within its headers and tables as well as
+/// anywhere, and sometimes cut short.
+fn mutate_elf(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+    let mut m = seed.to_vec();
+    for _ in 0..1 + rng.below(8) {
+        let i = if rng.below(2) == 0 { rng.below(256.min(m.len())) } else { rng.below(m.len()) };
+        m[i] = rng.next() as u8;
+    }
+    if rng.below(4) == 0 {
+        m.truncate(rng.below(m.len() + 1));
+    }
+    m
+}
+
 fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)).unwrap()
 }
@@ -90,15 +104,7 @@ fn elf_readers_never_panic() {
     let (mut ok, mut err) = (0, 0);
     assert!(build::undefined_symbols(&seed).is_ok(), "the seed is an ELF object");
     for _ in 0..120 {
-        // Mutate within the headers and tables as well as anywhere.
-        let mut m = seed.clone();
-        for _ in 0..1 + rng.below(8) {
-            let i = if rng.below(2) == 0 { rng.below(256.min(m.len())) } else { rng.below(m.len()) };
-            m[i] = rng.next() as u8;
-        }
-        if rng.below(4) == 0 {
-            m.truncate(rng.below(m.len() + 1));
-        }
+        let m = mutate_elf(&mut rng, &seed);
         match build::undefined_symbols(&m) {
             Ok(_) => ok += 1,
             Err(_) => err += 1,
@@ -149,14 +155,7 @@ fn kernel_image_reader_never_panics() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut ok, mut err) = (0, 0);
     for _ in 0..120 {
-        let mut m = seed.clone();
-        for _ in 0..1 + rng.below(8) {
-            let i = if rng.below(2) == 0 { rng.below(256.min(m.len())) } else { rng.below(m.len()) };
-            m[i] = rng.next() as u8;
-        }
-        if rng.below(4) == 0 {
-            m.truncate(rng.below(m.len() + 1));
-        }
+        let m = mutate_elf(&mut rng, &seed);
         match dynwalk_walker::image::KernelImage::parse(&m) {
             Ok(img) => {
                 ok += 1;
