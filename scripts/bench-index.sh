@@ -37,15 +37,9 @@ LIST="$WORK/files.txt"
 (cd "$TREE" && find . -mindepth 1 -name '.*' -prune -o -type f \( -name '*.c' -o -name '*.h' \) -print |
   sed 's|^\./||' | LC_ALL=C sort) > "$LIST"
 
-settle() {
-  sync
-  if echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then
-    PAGES="dropped before each command"
-  else
-    PAGES="warm: every listed file read before each command (could not drop)"
-    (cd "$TREE" && tr '\n' '\0' < "$LIST" | xargs -0 cat > /dev/null)
-  fi
-}
+. scripts/bench-lib.sh
+read_list() { (cd "$TREE" && tr '\n' '\0' < "$LIST" | xargs -0 cat); }
+settle() { settle_pages read_list; }
 
 # measure NAME CMD...: settles the page cache, runs CMD under /usr/bin/time, records
 # "NAME wall cpu kB".

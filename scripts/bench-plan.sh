@@ -48,15 +48,9 @@ EOF
 mkpatch leaf fs/pipe.c "pipe_read(struct kiocb *iocb, struct iov_iter *to)" "	if (!iov_iter_count(to)) return 0;"
 mkpatch core kernel/time/timer.c "signed long __sched schedule_timeout_interruptible(signed long timeout)" "	timeout = max(timeout, 0L);"
 
-settle() {
-  sync
-  if echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then
-    PAGES="dropped before each command"
-  else
-    PAGES="warm: every .c/.h file read before each command (could not drop)"
-    find "$TREE" -name '*.[ch]' -print0 | xargs -0 cat > /dev/null
-  fi
-}
+. scripts/bench-lib.sh
+read_tree() { find "$TREE" -name '*.[ch]' -print0 | xargs -0 cat; }
+settle() { settle_pages read_tree; }
 
 measure() { # label command...
   local label=$1; shift

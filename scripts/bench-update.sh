@@ -40,15 +40,9 @@ BIN="$PWD/target/release/dynwalk"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-settle() {
-  sync
-  if echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then
-    PAGES="dropped"
-  else
-    PAGES="warm (could not drop): every command after a full read of the tree"
-    find "$TREE" -name '*.[ch]' -print0 | xargs -0 cat > /dev/null
-  fi
-}
+. scripts/bench-lib.sh
+read_tree() { find "$TREE" -name '*.[ch]' -print0 | xargs -0 cat; }
+settle() { settle_pages read_tree; }
 
 # run LABEL CMD...: prints "LABEL wall W s, cpu C s".
 run() {
